@@ -1,0 +1,55 @@
+# atrous: make demo | make test | make check | make bench
+# A CPU build of torch is installed first when no GPU is present, so that a fresh `make test`
+# takes minutes instead of a multi-GB CUDA download. Override with
+#   make test TORCH_SPEC='torch>=2.3'   (and TORCH_PIP_ARGS='--index-url <your wheel index>')
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+ifeq ($(HAS_GPU),1)
+TORCH_SPEC ?= torch>=2.3
+else
+TORCH_SPEC ?= torch==2.13.0
+endif
+TORCH_PIP_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test check bench install install-dev clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.torch: | $(VENV)/bin/python
+	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[viz]"
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[dev,viz]"
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/atrous tour
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+check: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format --check atrous tests benchmarks examples
+	$(VENV)/bin/ruff check atrous tests benchmarks examples
+	$(VENV)/bin/mypy atrous/geometry atrous/errors.py
+
+bench: $(VENV)/.installed-dev
+	$(VENV)/bin/atrous bench
+
+clean:
+	rm -rf $(VENV) report build dist *.egg-info

@@ -1,0 +1,525 @@
+"""The ``atrous`` command (also ``python -m atrous``).
+
+Subcommands print numbers from :mod:`atrous.geometry` (``--json`` for machines). Bad input
+exits with status 2 and one line on stderr, never a traceback. The geometry commands do not
+import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any, NoReturn
+
+from atrous.errors import SpecError
+from atrous.geometry import (
+    ConvSpec,
+    Field,
+    FieldND,
+    PoolSpec,
+    UpsampleSpec,
+    coverage,
+    hdc,
+    invert,
+    layer_output_size,
+    output_padding_range,
+    plan_dilations,
+    receptive_field,
+)
+from atrous.geometry.spec import PADDING_MODES
+
+__all__ = ["main"]
+
+
+class CLIError(Exception):
+    """A bad command line: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(message)
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CLIError(f"{name} must be an integer, got {text!r}") from None
+
+
+def _size(text: str, name: str = "input size") -> int | tuple[int, ...]:
+    """``9`` -> 9, ``9,9`` or ``9x9`` -> (9, 9)."""
+    parts = text.replace("x", ",").split(",")
+    if len(parts) == 1:
+        return _int(parts[0], name)
+    return tuple(_int(p, name) for p in parts)
+
+
+def _axis_values(text: str, name: str) -> int | tuple[int, ...]:
+    """Per-axis values of one layer: ``3`` or ``3x3``."""
+    parts = text.split("x")
+    if len(parts) == 1:
+        return _int(parts[0], name)
+    return tuple(_int(p, name) for p in parts)
+
+
+def _padding(text: str) -> object:
+    """``1``, ``1x2`` (per axis), ``1:2`` (lo:hi), ``1:2x0:1`` or a mode name."""
+    if text in PADDING_MODES:
+        return text
+    axes = text.split("x")
+
+    def num(t: str) -> int:
+        try:
+            return int(t)
+        except ValueError:
+            raise CLIError(
+                f"padding must be an integer, lo:hi (e.g. 2:0) or one of {', '.join(PADDING_MODES)}; got {text!r}"
+            ) from None
+
+    def one(a: str) -> object:
+        if ":" in a:
+            lo, _, hi = a.partition(":")
+            return (num(lo), num(hi))
+        return num(a)
+
+    if len(axes) == 1:
+        v = one(axes[0])
+        return (v,) if isinstance(v, tuple) else v
+    return tuple(one(a) for a in axes)
+
+
+def _shape_padding(text: str) -> object:
+    """Padding for the single-layer commands: commas separate axes there."""
+    if text in PADDING_MODES:
+        return text
+    return _padding(text.replace(",", "x"))
+
+
+def _layers(text: str | None, name: str) -> list[str]:
+    return [] if text is None else [t for t in text.split(",")]
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return int(value) if value.denominator == 1 else str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, range)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_jsonable(obj), indent=2))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(_fmt(v) for v in value)
+    if isinstance(value, Fraction):
+        return str(value)
+    return str(value)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _spec_args(spec: ConvSpec) -> str:
+    def axes(v: tuple[Any, ...]) -> str:
+        return str(v[0]) if len(set(v)) == 1 else str(v)
+
+    pads = spec.padding
+    if all(isinstance(p, tuple) and p[0] == p[1] for p in pads):
+        pad_text = axes(tuple(p[0] for p in pads))  # type: ignore[index]
+    else:
+        pad_text = str(tuple(pads))
+    parts = [f"kernel_size={axes(spec.kernel_size)}", f"stride={axes(spec.stride)}", f"padding={pad_text}"]
+    if spec.transposed:
+        parts.append(f"output_padding={axes(spec.output_padding)}")
+    parts.append(f"dilation={axes(spec.dilation)}")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _add_conv_args(p: argparse.ArgumentParser, padding: bool = True) -> None:
+    p.add_argument("input", help="input size: 9 or 9,9")
+    p.add_argument("-k", "--kernel-size", required=True, help="kernel size: 3 or 3,3")
+    p.add_argument("-s", "--stride", default="1", help="stride (default 1)")
+    if padding:
+        p.add_argument(
+            "-p", "--padding", default="0", help="padding: 1, 1,2 (per axis), 1:2 (lo:hi) or valid/same/causal/full"
+        )
+    p.add_argument("-d", "--dilation", default="1", help="dilation (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _conv_from_args(
+    a: argparse.Namespace, transposed: bool = False, output_padding: str = "0"
+) -> tuple[ConvSpec, tuple[int, ...], bool]:
+    size = _size(a.input)
+    sizes = size if isinstance(size, tuple) else (size,)
+    spec = ConvSpec(
+        _size(a.kernel_size, "kernel size"),
+        _size(a.stride, "stride"),
+        _shape_padding(a.padding),
+        _size(a.dilation, "dilation"),
+        transposed=transposed,
+        output_padding=_size(output_padding, "output padding"),
+    )
+    return spec.for_ndim(len(sizes)), sizes, isinstance(size, tuple)  # type: ignore[return-value]
+
+
+def cmd_shape(a: argparse.Namespace) -> int:
+    spec, sizes, nd = _conv_from_args(a, a.transposed, a.output_padding)
+    resolved = spec.resolve(sizes)
+    out = layer_output_size(resolved, sizes)
+    formulas = []
+    for i, (n, o) in enumerate(zip(sizes, out)):
+        k, s, d = resolved.kernel_size[i], resolved.stride[i], resolved.dilation[i]
+        lo, hi = resolved.pads[i]
+        if resolved.transposed:
+            op = resolved.output_padding[i]
+            formulas.append(f"({n}-1)*{s} - {lo} - {hi} + {d}*({k}-1) + {op} + 1 = {o}")
+        else:
+            formulas.append(f"floor(({n} + {lo} + {hi} - {d}*({k}-1) - 1) / {s}) + 1 = {o}")
+    result: dict[str, Any] = {
+        "input_size": list(sizes),
+        "output_size": list(out),
+        "effective_kernel_size": list(resolved.effective_kernel_size),
+        "padding": [list(p) for p in resolved.pads],
+        "transposed": resolved.transposed,
+        "formula": formulas,
+    }
+    if resolved.transposed:
+        plain = spec.replace(output_padding=0) if not any(isinstance(p, str) for p in spec.padding) else spec
+        ranges = output_padding_range(sizes, plain.kernel_size, plain.stride, plain.padding, plain.dilation)
+        result["output_padding"] = list(resolved.output_padding)
+        result["valid_output_sizes"] = [
+            [o - op + v for v in r] for o, op, r in zip(out, resolved.output_padding, ranges)
+        ]
+    if a.json:
+        _print_json(result)
+        return 0
+    c = _console()
+    c.print(f"output size: [bold]{_fmt(out if nd else out[0])}[/bold]   (input {_fmt(sizes if nd else sizes[0])})")
+    c.print(
+        f"effective kernel: {_fmt(resolved.effective_kernel_size)}   padding (lo, hi): {', '.join(map(str, resolved.pads))}"
+    )
+    for i, f in enumerate(formulas):
+        c.print(f"axis {i}: {f}" if nd else f)
+    if resolved.transposed:
+        c.print("valid output sizes (by output_padding): " + "; ".join(str(v) for v in result["valid_output_sizes"]))
+    return 0
+
+
+def cmd_pad(a: argparse.Namespace) -> int:
+    a.padding = a.mode
+    spec, sizes, nd = _conv_from_args(a)
+    resolved = spec.resolve(sizes)
+    out = layer_output_size(resolved, sizes)
+    if a.json:
+        _print_json(
+            {
+                "mode": a.mode,
+                "input_size": list(sizes),
+                "padding": [list(p) for p in resolved.pads],
+                "output_size": list(out),
+            }
+        )
+        return 0
+    c = _console()
+    for i, (lo, hi) in enumerate(resolved.pads):
+        c.print(f"{'axis ' + str(i) + ': ' if nd else ''}lo={lo} hi={hi}")
+    c.print(f"output size: {_fmt(out if nd else out[0])}")
+    return 0
+
+
+def cmd_invert(a: argparse.Namespace) -> int:
+    spec, sizes, _nd = _conv_from_args(a, a.transposed, a.output_padding)
+    out = layer_output_size(spec, sizes)
+    inv = invert(spec, sizes)
+    back = layer_output_size(inv, out)
+    kind = "ConvTranspose" if inv.transposed else "Conv"
+    text = f"{kind}{len(sizes)}d({_spec_args(inv)})"
+    if a.json:
+        _print_json(
+            {
+                "input_size": list(sizes),
+                "output_size": list(out),
+                "inverse": {
+                    "transposed": inv.transposed,
+                    "kernel_size": list(inv.kernel_size),
+                    "stride": list(inv.stride),
+                    "padding": [list(p) for p in inv.padding],
+                    "dilation": list(inv.dilation),
+                    "output_padding": list(inv.output_padding),
+                },
+                "restored_size": list(back),
+            }
+        )
+        return 0
+    c = _console()
+    c.print(f"{_fmt(sizes)} -> {_fmt(out)} -> {_fmt(back)}")
+    c.print(text)
+    return 0
+
+
+_KINDS = ("conv", "tconv", "maxpool", "avgpool", "up")
+
+
+def _rf_layers(a: argparse.Namespace) -> list[ConvSpec | PoolSpec | UpsampleSpec]:
+    lists = {
+        "kind": _layers(a.kind, "kind"),
+        "kernel_size": _layers(a.kernel_size, "kernel size"),
+        "stride": _layers(a.stride, "stride"),
+        "padding": _layers(a.padding, "padding"),
+        "dilation": _layers(a.dilation, "dilation"),
+        "output_padding": _layers(a.output_padding, "output padding"),
+    }
+    n = max(len(v) for v in lists.values())
+    for name, v in lists.items():
+        if len(v) not in (0, 1, n):
+            raise CLIError(f"--{name.replace('_', '-')} has {len(v)} entries, expected 1 or {n} (one per layer)")
+    if n == 0:
+        raise CLIError("give at least one layer (e.g. -k 3 -d 1,2,4)")
+
+    def get(name: str, i: int, default: str) -> str:
+        v = lists[name]
+        return default if not v else v[0] if len(v) == 1 else v[i]
+
+    layers: list[ConvSpec | PoolSpec | UpsampleSpec] = []
+    for i in range(n):
+        kind = get("kind", i, "conv")
+        if kind not in _KINDS:
+            raise CLIError(f"--kind entry {i} must be one of {', '.join(_KINDS)}, got {kind!r}")
+        k = _axis_values(get("kernel_size", i, "3"), "kernel size")
+        s = _axis_values(get("stride", i, "1"), "stride")
+        d = _axis_values(get("dilation", i, "1"), "dilation")
+        p = _padding(get("padding", i, "0"))
+        try:
+            if kind in ("conv", "tconv"):
+                op = _axis_values(get("output_padding", i, "0"), "output padding")
+                layers.append(ConvSpec(k, s, p, d, transposed=kind == "tconv", output_padding=op))
+            elif kind in ("maxpool", "avgpool"):
+                if not isinstance(p, int) and not (isinstance(p, tuple) and all(isinstance(x, int) for x in p)):
+                    raise CLIError(f"pooling layer {i} takes symmetric integer padding, got {get('padding', i, '0')!r}")
+                layers.append(PoolSpec(k, s, p, d, mode="max" if kind == "maxpool" else "avg"))  # type: ignore[arg-type]
+            else:
+                layers.append(UpsampleSpec(s))
+        except SpecError as exc:
+            raise SpecError(f"layer {i}: {exc}") from None
+    return layers
+
+
+def cmd_rf(a: argparse.Namespace) -> int:
+    layers = _rf_layers(a)
+    size = None if a.input is None else _size(a.input)
+    fields = receptive_field(layers, size)
+    channels = a.channels
+    rows = []
+    total = 0
+    for i, (layer, f) in enumerate(zip(layers, fields)):
+        axes: Sequence[Field] = f.axes if isinstance(f, FieldND) else (f,)
+        weights = layer.parameters_per_channel_pair
+        params = weights * channels * channels + (channels if weights else 0) if channels else weights
+        total += params
+        row = {
+            "layer": i,
+            "spec": layer.describe(),
+            "size": [x.size for x in axes],
+            "jump": [x.jump for x in axes],
+            "start": [x.start for x in axes],
+            "period": [x.period for x in axes],
+            "holes": [len(x.holes) for x in axes],
+            "hole_offsets": [list(x.holes) for x in axes],
+            "parameters": params,
+            "total_parameters": total,
+        }
+        if axes[0].length is not None:
+            row["output_size"] = [x.length for x in axes]
+        rows.append(row)
+    if a.json:
+        _print_json({"channels": channels, "layers": rows})
+        return 0
+    from rich.table import Table
+
+    def one(v: list[Any]) -> str:
+        return _fmt(tuple(v)) if len(v) > 1 else _fmt(v[0])
+
+    table = Table(title="receptive field per layer" + (f" (input {a.input})" if a.input else ""), min_width=60)
+    for col in ("layer", "spec", "RF size", "jump", "start", "holes", "params" if channels else "weights/ch²", "total"):
+        table.add_column(col, justify="left" if col == "spec" else "right")
+    if size is not None:
+        table.add_column("output", justify="right")
+    for r in rows:
+        cells = [
+            str(r["layer"]),
+            r["spec"],
+            one(r["size"]),
+            one(r["jump"]) + ("" if set(r["period"]) == {1} else f" (period {one(r['period'])})"),
+            one(r["start"]),
+            one(r["holes"]),
+            str(r["parameters"]),
+            str(r["total_parameters"]),
+        ]
+        if size is not None:
+            cells.append(one(r["output_size"]))
+        table.add_row(*cells)
+    _console().print(table)
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    k = _int(a.kernel_size, "kernel size")
+    if a.check is not None:
+        rates = [_int(t, "dilation") for t in a.check.split(",")]
+        h = hdc(rates, k)
+        cov = coverage(rates, k)
+        if a.json:
+            _print_json(
+                {
+                    "dilations": rates,
+                    "kernel_size": k,
+                    "receptive_field": cov.size,
+                    "holes": list(cov.holes),
+                    "hole_period": cov.period,
+                    "gridding_free": cov.ok,
+                    "hdc": {"M": list(h.M), "rule_ok": h.rule_ok, "coprime": h.coprime, "ok": h.ok},
+                }
+            )
+            return 0
+        c = _console()
+        c.print(f"dilations {rates}, kernel {k}: receptive field {cov.size}")
+        if cov.ok:
+            c.print("coverage: no holes (gridding-free)")
+        else:
+            per = f", period {cov.period}" if cov.period and cov.period > 1 else ""
+            c.print(
+                f"coverage: {len(cov.holes)} holes of {cov.size}{per}: {list(cov.holes)[:20]}{' ...' if len(cov.holes) > 20 else ''}"
+            )
+        c.print(f"HDC rule: {h.describe()}")
+        return 0
+    if a.target is None:
+        raise CLIError("give --target RF (plan a schedule) or --check RATES (check one)")
+    target = _int(a.target, "target")
+    cap = None if a.max_dilation is None else _int(a.max_dilation, "max dilation")
+    plan = plan_dilations(target, k, max_dilation=cap)
+    if a.json:
+        _print_json(
+            {
+                "target": target,
+                "kernel_size": k,
+                "dilations": list(plan.dilations),
+                "receptive_field": plan.receptive_field,
+                "layers": plan.layers,
+            }
+        )
+        return 0
+    c = _console()
+    c.print(f"dilations: {', '.join(map(str, plan.dilations))}")
+    c.print(f"layers: {plan.layers}   receptive field: {plan.receptive_field} (target {target})   holes: none")
+    return 0
+
+
+def cmd_tour(a: argparse.Namespace) -> int:
+    from atrous.tour import tour
+
+    tour()
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="atrous", description="Dilated and transposed convolutions, exactly.")
+    parser.add_argument("--version", action="store_true", help="print the version")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("shape", help="output size of a convolution or transposed convolution")
+    _add_conv_args(p)
+    p.add_argument("-t", "--transposed", action="store_true", help="transposed convolution")
+    p.add_argument("--output-padding", default="0", help="output padding of a transposed convolution")
+    p.set_defaults(func=cmd_shape)
+
+    p = sub.add_parser("pad", help="padding for a mode (same: TensorFlow's rule, any stride and dilation)")
+    _add_conv_args(p, padding=False)
+    p.add_argument("-m", "--mode", default="same", choices=PADDING_MODES, help="padding mode (default same)")
+    p.set_defaults(func=cmd_pad)
+
+    p = sub.add_parser("invert", help="the transposed convolution that restores the input size")
+    _add_conv_args(p)
+    p.add_argument("-t", "--transposed", action="store_true", help="invert a transposed convolution")
+    p.add_argument("--output-padding", default="0", help="output padding of the transposed convolution")
+    p.set_defaults(func=cmd_invert)
+
+    p = sub.add_parser("rf", help="receptive field per layer of a chain (commas separate layers)")
+    p.add_argument("-k", "--kernel-size", help="per layer: 3,3,3 (3x3 for 2-d); one value applies to all")
+    p.add_argument("-s", "--stride", help="per layer strides")
+    p.add_argument("-p", "--padding", help="per layer paddings: 1, 1:0 (lo:hi), same, causal ...")
+    p.add_argument("-d", "--dilation", help="per layer dilations, e.g. 1,2,4")
+    p.add_argument("--kind", help=f"per layer kinds: {', '.join(_KINDS)} (default conv)")
+    p.add_argument("--output-padding", help="per layer output padding (tconv)")
+    p.add_argument("-i", "--input", help="input size (makes output sizes and borders exact)")
+    p.add_argument("-c", "--channels", type=int, default=0, help="channels per layer, to count parameters with bias")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_rf)
+
+    p = sub.add_parser("plan", help="a gridding-free dilation schedule, or check one")
+    p.add_argument("--target", help="receptive field to reach")
+    p.add_argument("-k", "--kernel-size", default="3", help="kernel size (default 3)")
+    p.add_argument("--max-dilation", help="largest dilation allowed")
+    p.add_argument("--check", help="check these rates instead: 1,2,5")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("tour", help="a tour of the arithmetic (the seeds' examples)")
+    p.set_defaults(func=cmd_tour)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    prog = "atrous"
+    try:
+        args = parser.parse_args(args_list)
+        if args.version:
+            from atrous import __version__
+
+            print(__version__)
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        prog = f"atrous {args.command}"
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except (CLIError, SpecError) as exc:
+        if args_list and args_list[0] in {"shape", "pad", "invert", "rf", "plan", "tour"}:
+            prog = f"atrous {args_list[0]}"
+        message = " ".join(str(exc).split())
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - e.g. `atrous rf ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,512 @@
+"""Receptive fields, exactly: tap sets, jumps, phases, holes and path counts, per axis.
+
+A :class:`Field` describes, for one spatial axis, which input positions each output index of
+a layer depends on, through the whole chain (or DAG) of layers before it.
+
+The algebra. Every layer is shift-equivariant: shifting its input by ``a`` shifts its output
+by ``b`` (a convolution or pooling with stride ``s``: ``a = s, b = 1``; a transposed
+convolution or an upsampling by ``s``: ``a = 1, b = s``). A chain is therefore equivariant
+with a pair ``(shift, period)``: output ``period*m + r`` depends on the input positions of
+output ``r`` moved by ``m*shift``. The field stores one exact tap set per *phase* ``r`` in
+``range(period)``; a chain of plain convolutions has period 1 and the classic numbers
+
+``jump' = jump*s``, ``size' = size + (k-1)*d*jump``, ``start' = start - lo*jump``.
+
+Transposed layers make the jump ``shift/period`` fractional: it is a ``Fraction``, never a
+rounded float, and the tap sets of different phases differ (the checkerboard).
+
+Without an input size the field describes an unbounded signal (positions may be negative:
+they read padding). A field built with an input size (see :func:`receptive_field`) also
+answers :meth:`Field.support` exactly near the borders, where padding in intermediate
+layers cuts paths.
+
+Examples:
+    >>> f = receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)])
+    >>> [x.size for x in f]
+    [3, 7, 15]
+    >>> receptive_field([ConvSpec(3, dilation=2)] * 3)[-1].holes[:3]
+    (1, 3, 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+from typing import overload
+
+from atrous.errors import SpecError
+from atrous.geometry.shape import axis_length
+from atrous.geometry.spec import Axis, as_spec, check_int
+
+__all__ = ["Alignment", "Field", "FieldND", "Merge", "Phase", "axis_taps", "receptive_field"]
+
+
+def axis_taps(axis: Axis, y: int) -> list[int]:
+    """Positions in ``axis``'s input that output index ``y`` reads (unbounded signal).
+
+    Examples:
+        >>> axis_taps(Axis("conv", 3, 1, 4), 0)
+        [0, 4, 8]
+        >>> axis_taps(Axis("transposed", 4, 2, 1, 1, 1), 3)
+        [2, 1]
+    """
+    k, s, d, lo = axis.kernel, axis.stride, axis.dilation, axis.lo
+    if axis.kind == "upsample":
+        return [y // s]
+    if axis.kind == "transposed":
+        out = []
+        for t in range(k):
+            q, rem = divmod(y + lo - t * d, s)
+            if rem == 0:
+                out.append(q)
+        return out
+    base = y * s - lo
+    return [base + t * d for t in range(k)]
+
+
+def _bits(mask: int) -> tuple[int, ...]:
+    out = []
+    b = 0
+    while mask:
+        low = (mask & -mask).bit_length() - 1
+        b += low
+        out.append(b)
+        mask >>= low + 1
+        b += 1
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """The tap set of output index ``r`` (one phase of a periodic field), unbounded signal.
+
+    ``start`` is the first input position read (``None`` when the phase reads nothing, e.g. a
+    transposed convolution whose kernel is shorter than its stride), ``mask`` has bit ``b``
+    set when position ``start + b`` is read.
+    """
+
+    start: int | None
+    mask: int
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Positions read, relative to ``start``."""
+        return _bits(self.mask)
+
+    @property
+    def size(self) -> int:
+        """Length of the bounding interval (0 for an empty phase)."""
+        return self.mask.bit_length()
+
+    @property
+    def taps(self) -> int:
+        """Number of distinct input positions read."""
+        return bin(self.mask).count("1")
+
+    @property
+    def holes(self) -> tuple[int, ...]:
+        """Offsets inside the bounding interval that are not read (the gridding)."""
+        full = (1 << self.size) - 1
+        return _bits(full & ~self.mask)
+
+    def positions(self) -> tuple[int, ...]:
+        if self.start is None:
+            return ()
+        return tuple(self.start + b for b in self.offsets)
+
+
+def _union(parts: Iterable[tuple[int | None, int]]) -> tuple[int | None, int]:
+    present = [(s, m) for s, m in parts if s is not None and m]
+    if not present:
+        return None, 0
+    base = min(s for s, _ in present)
+    mask = 0
+    for s, m in present:
+        mask |= m << (s - base)
+    return base, mask
+
+
+class Field:
+    """The receptive field of one layer's output along one axis (see the module docstring).
+
+    Build fields with :func:`receptive_field` (chains), :meth:`then` (one more layer) and
+    :meth:`union` (merging branches).
+
+    Attributes:
+        shift, period: output ``period*m + r`` reads the positions of output ``r`` moved by
+            ``m*shift``.
+        phases: one :class:`Phase` per output index ``r`` in ``range(period)``.
+        axis: the layer axis that produced this field (``None`` for the input itself).
+        length: output length of this layer when built with an input size, else ``None``.
+    """
+
+    __slots__ = ("_branches", "_parent", "axis", "length", "period", "phases", "shift")
+
+    def __init__(
+        self,
+        shift: int,
+        period: int,
+        phases: Sequence[Phase],
+        *,
+        axis: Axis | None = None,
+        length: int | None = None,
+        parent: Field | None = None,
+        branches: Sequence[Field] = (),
+    ) -> None:
+        assert len(phases) == period
+        self.shift = shift
+        self.period = period
+        self.phases = tuple(phases)
+        self.axis = axis
+        self.length = length
+        self._parent = parent
+        self._branches = tuple(branches)
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def identity(cls, length: int | None = None) -> Field:
+        """The field of the input itself: each position reads itself."""
+        if length is not None:
+            length = check_int("input_size", length, 1)
+        return cls(1, 1, [Phase(0, 1)], length=length)
+
+    def then(self, axis: Axis, index: int | None = None) -> Field:
+        """The field after one more layer axis (``index`` names the axis in errors)."""
+        a, b = axis.shifts
+        m = a // gcd(self.period, a)
+        shift = self.shift * m
+        period = (self.period * m // a) * b
+        phases = []
+        for r in range(period):
+            phases.append(Phase(*_union(self._unbounded(x) for x in axis_taps(axis, r))))
+        length = None if self.length is None else axis_length(axis, self.length, index)
+        return Field(shift, period, phases, axis=axis, length=length, parent=self)
+
+    @staticmethod
+    def union(fields: Sequence[Field], names: Sequence[str] | None = None) -> Merge:
+        """Merge branches that feed one node (an add or a concatenation).
+
+        The tap sets are united exactly when the branches' jumps agree; the returned
+        :class:`Alignment` names the branches whose jumps or centres differ, and by how much.
+        When jumps differ no periodic field exists: ``Merge.field`` is ``None``.
+        """
+        fields = list(fields)
+        if not fields:
+            raise SpecError("union needs at least one field, got none")
+        names = list(names) if names is not None else [f"branch{i}" for i in range(len(fields))]
+        if len(names) != len(fields):
+            raise SpecError(f"names has {len(names)} entries, expected {len(fields)} (one per field)")
+        lengths = {f.length for f in fields}
+        if len(lengths) > 1:
+            listing = ", ".join(f"{n}: {f.length}" for n, f in zip(names, fields))
+            raise SpecError(f"branches merged at one node must have the same length, got {listing}")
+        alignment = Alignment(
+            names=tuple(names),
+            jumps=tuple(f.jump for f in fields),
+            centres=tuple(f.centre for f in fields),
+            sizes=tuple(f.size for f in fields),
+        )
+        if len(set(alignment.jumps)) > 1:
+            return Merge(None, alignment)
+        jump = fields[0].jump
+        period = 1
+        for f in fields:
+            period = period * f.period // gcd(period, f.period)
+        shift = jump * period
+        assert shift.denominator == 1
+        phases = [Phase(*_union(p for f in fields for p in [f._unbounded(r)])) for r in range(period)]
+        merged = Field(int(shift), period, phases, length=fields[0].length, branches=fields)
+        return Merge(merged, alignment)
+
+    # ----------------------------------------------------------------- the algebra
+
+    def _unbounded(self, y: int) -> tuple[int | None, int]:
+        m, r = divmod(y, self.period)
+        ph = self.phases[r]
+        return (None if ph.start is None else ph.start + m * self.shift), ph.mask
+
+    @property
+    def jump(self) -> Fraction:
+        """Input positions per output index: ``shift / period`` (exact)."""
+        return Fraction(self.shift, self.period)
+
+    @property
+    def size(self) -> int:
+        """Bounding-interval length of an output's tap set (the largest over phases)."""
+        return max(p.size for p in self.phases)
+
+    @property
+    def start(self) -> int:
+        """First input position read by output 0 (``-start`` is the effective padding)."""
+        for p in self.phases:  # phase 0, or the first phase that reads anything
+            if p.start is not None:
+                return p.start
+        raise SpecError("this field reads no input at all (every phase is empty)")
+
+    @property
+    def centre(self) -> Fraction:
+        """Centre of output 0's field, averaged over phases: output ``y`` is centred near
+        ``centre + y*jump`` (exactly, for period 1)."""
+        vals = [
+            Fraction(2 * p.start + p.size - 1, 2) - r * self.jump
+            for r, p in enumerate(self.phases)
+            if p.start is not None
+        ]
+        if not vals:
+            raise SpecError("this field reads no input at all (every phase is empty)")
+        return sum(vals, Fraction(0)) / len(vals)
+
+    @property
+    def holes(self) -> tuple[int, ...]:
+        """Holes of output 0's tap set: offsets from ``start`` that are not read."""
+        return self.phases[0].holes
+
+    @property
+    def has_holes(self) -> bool:
+        """True if any phase has holes (the stack grids)."""
+        return any(p.holes for p in self.phases)
+
+    @property
+    def taps(self) -> int:
+        """Distinct input positions read by output 0 (unbounded signal)."""
+        return self.phases[0].taps
+
+    def phase(self, r: int) -> Phase:
+        """The tap set of output ``r``, for ``r`` in ``range(period)``."""
+        check_int("r", r, 0, self.period - 1)
+        return self.phases[r]
+
+    @property
+    def bounded(self) -> bool:
+        """True when the field was built with an input size (borders are exact)."""
+        return self.length is not None
+
+    # ----------------------------------------------------------------- exact queries
+
+    def _check_index(self, y: int) -> int:
+        if self.length is not None:
+            return check_int("y", y, 0, self.length - 1)
+        return check_int("y", y, -(1 << 62))
+
+    def support(self, y: int) -> tuple[int, ...]:
+        """The exact, sorted input positions that output index ``y`` depends on.
+
+        For a field built with an input size, positions cut off by padding (in this layer or
+        any earlier one) are excluded; otherwise the signal is unbounded.
+
+        Examples:
+            >>> f = receptive_field([ConvSpec(3, dilation=4)], input_size=9)[-1]
+            >>> f.support(0)
+            (0, 4, 8)
+        """
+        y = self._check_index(y)
+        if self.length is None:
+            start, mask = self._unbounded(y)
+            return () if start is None else tuple(start + b for b in _bits(mask))
+        return tuple(sorted(self._back({y: 1}, counts=False)))
+
+    def paths(self, y: int) -> dict[int, int]:
+        """Number of paths from each input position to output ``y`` (all-ones weights).
+
+        This is proportional to the gradient of output ``y`` of the same network with all
+        weights one and no nonlinearity (Luo et al. 2016).
+        """
+        y = self._check_index(y)
+        return dict(sorted(self._back({y: 1}, counts=True).items()))
+
+    def interval(self, y: int) -> tuple[int, int]:
+        """``(first, last)`` input position of output ``y``'s support."""
+        s = self.support(y)
+        if not s:
+            raise SpecError(f"output {y} reads no input position")
+        return s[0], s[-1]
+
+    def _back(self, positions: dict[int, int], counts: bool) -> dict[int, int]:
+        node: Field = self
+        bounded = self.length is not None
+        while True:
+            if node._branches:
+                out: dict[int, int] = {}
+                for br in node._branches:
+                    for x, c in br._back(positions, counts).items():
+                        out[x] = out.get(x, 0) + c
+                return out
+            if node.axis is None or node._parent is None:
+                return positions
+            parent = node._parent
+            n_in = parent.length if bounded else None
+            new: dict[int, int] = {}
+            for y, c in positions.items():
+                for x in axis_taps(node.axis, y):
+                    if n_in is not None and not 0 <= x < n_in:
+                        continue
+                    new[x] = new.get(x, 0) + c if counts else 1
+            positions = new
+            node = parent
+
+    def __repr__(self) -> str:
+        extra = "" if self.period == 1 else f", period={self.period}"
+        length = "" if self.length is None else f", length={self.length}"
+        holes = f", holes={len(self.holes)}" if self.has_holes else ""
+        try:
+            start = str(self.start)
+        except SpecError:
+            start = "None"
+        return f"Field(size={self.size}, jump={self.jump}, start={start}{extra}{holes}{length})"
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How the branches merged at one node line up (see :meth:`Field.union`)."""
+
+    names: tuple[str, ...]
+    jumps: tuple[Fraction, ...]
+    centres: tuple[Fraction, ...]
+    sizes: tuple[int, ...]
+
+    @property
+    def aligned(self) -> bool:
+        """True when all branches share jump and centre."""
+        return len(set(self.jumps)) == 1 and len(set(self.centres)) == 1
+
+    @property
+    def offsets(self) -> tuple[Fraction, ...]:
+        """Centre of each branch minus the centre of the first, in input positions."""
+        return tuple(c - self.centres[0] for c in self.centres)
+
+    def describe(self) -> str:
+        """One line: 'aligned', or which branches disagree and by how much."""
+        if self.aligned:
+            return "aligned"
+        msgs = []
+        if len(set(self.jumps)) > 1:
+            msgs.append("jumps differ: " + ", ".join(f"{n} {j}" for n, j in zip(self.names, self.jumps)))
+        for n, off in zip(self.names[1:], self.offsets[1:]):
+            if off:
+                msgs.append(f"{n} is centred {off} input positions from {self.names[0]}")
+        return "; ".join(msgs)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Result of :meth:`Field.union`: the merged field (``None`` if jumps differ) and alignment."""
+
+    field: Field | None
+    alignment: Alignment
+
+
+class FieldND:
+    """The per-axis fields of one layer of an N-d network; properties are per-axis tuples.
+
+    Each output is a box: its tap set is the Cartesian product of the per-axis tap sets.
+    """
+
+    __slots__ = ("axes", "spec")
+
+    def __init__(self, axes: Sequence[Field], spec: object = None) -> None:
+        self.axes = tuple(axes)
+        self.spec = spec
+
+    def __getitem__(self, axis: int) -> Field:
+        return self.axes[axis]
+
+    def __len__(self) -> int:
+        return len(self.axes)
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(f.size for f in self.axes)
+
+    @property
+    def jump(self) -> tuple[Fraction, ...]:
+        return tuple(f.jump for f in self.axes)
+
+    @property
+    def start(self) -> tuple[int, ...]:
+        return tuple(f.start for f in self.axes)
+
+    @property
+    def centre(self) -> tuple[Fraction, ...]:
+        return tuple(f.centre for f in self.axes)
+
+    @property
+    def holes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(f.holes for f in self.axes)
+
+    @property
+    def has_holes(self) -> bool:
+        return any(f.has_holes for f in self.axes)
+
+    @property
+    def length(self) -> tuple[int, ...] | None:
+        lengths = tuple(f.length for f in self.axes)
+        return None if any(n is None for n in lengths) else lengths  # type: ignore[return-value]
+
+    def support(self, index: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+        """Per-axis sorted input positions of output ``index`` (the tap set is their product)."""
+        if len(index) != len(self.axes):
+            raise SpecError(f"index has {len(index)} entries, expected {len(self.axes)}")
+        return tuple(f.support(y) for f, y in zip(self.axes, index))
+
+    def __repr__(self) -> str:
+        return f"FieldND(size={self.size}, jump={tuple(str(j) for j in self.jump)}, start={self.start})"
+
+
+@overload
+def receptive_field(layers: Iterable[object], input_size: int) -> list[Field]: ...
+@overload
+def receptive_field(layers: Iterable[object], input_size: Sequence[int]) -> list[FieldND]: ...
+@overload
+def receptive_field(layers: Iterable[object], input_size: None = None) -> list[Field] | list[FieldND]: ...
+def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
+    """Per-layer receptive fields of a chain of layers.
+
+    Args:
+        layers: ``ConvSpec``, ``PoolSpec``, ``UpsampleSpec`` or objects with a ``.spec``
+            (atrous layers); from input to output.
+        input_size: spatial input size (int or tuple). With it, output lengths are checked
+            and :meth:`Field.support` is exact at the borders; ``'same'`` padding with stride
+            needs it.
+
+    Returns:
+        One entry per layer: a :class:`Field` when the chain is 1-d and given as scalars (an
+        int ``input_size``, or none and specs built from scalars), else a :class:`FieldND`.
+
+    Examples:
+        >>> vgg_block = [ConvSpec(3, padding=1), ConvSpec(3, padding=1), PoolSpec(2)]
+        >>> [(f.size, f.jump, -f.start) for f in receptive_field(vgg_block)]
+        [(3, Fraction(1, 1), 1), (5, Fraction(1, 1), 2), (6, Fraction(2, 1), 2)]
+    """
+    specs = [as_spec(layer) for layer in layers]
+    if isinstance(input_size, Sequence) and not isinstance(input_size, str):
+        sizes: tuple[int, ...] | None = tuple(check_int(f"input_size[{i}]", v, 1) for i, v in enumerate(input_size))
+        if not sizes:
+            raise SpecError("input_size must have at least one entry, got ()")
+        ndim = len(sizes)
+        scalar = False
+    elif input_size is not None:
+        sizes = (check_int("input_size", input_size, 1),)
+        ndim, scalar = 1, True
+    else:
+        sizes = None
+        fixed = {s.ndim for s in specs if not s.broadcasts}
+        if len(fixed) > 1:
+            raise SpecError(f"layers disagree on the number of axes: {sorted(fixed)}")
+        scalar = not fixed
+        ndim = fixed.pop() if fixed else 1
+    fields = [Field.identity(None if sizes is None else sizes[i]) for i in range(ndim)]
+    out: list[Field | FieldND] = []
+    for li, spec in enumerate(specs):
+        full = spec.for_ndim(ndim)
+        try:
+            axes = full.axes(sizes)
+            fields = [f.then(ax, i if ndim > 1 else None) for i, (f, ax) in enumerate(zip(fields, axes))]
+        except SpecError as exc:
+            raise SpecError(f"layer {li} ({spec!r}): {exc}") from None
+        if sizes is not None:
+            sizes = tuple(f.length for f in fields)  # type: ignore[misc]
+        out.append(fields[0] if scalar else FieldND(fields, full))
+    return out

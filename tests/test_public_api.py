@@ -1,0 +1,32 @@
+"""The public names are a contract: removing one fails here (kornia's habit)."""
+
+import subprocess
+import sys
+
+import atrous
+import atrous.geometry
+
+PUBLIC = {
+    "ConvSpec", "PoolSpec", "UpsampleSpec", "SpecError", "AtrousError", "output_size",
+    "output_padding_range", "valid_output_sizes", "same_padding", "causal_padding", "full_padding",
+    "invert", "receptive_field", "Field", "FieldND", "hdc", "coverage", "plan_dilations",
+    "exponential_schedule", "wavenet_schedule", "sawtooth_schedule", "tcn_receptive_field",
+    "stack_receptive_field", "RELATIONSHIPS", "frames_per_beat",
+}  # fmt: skip
+
+
+def test_public_names_exist():
+    for name in PUBLIC:
+        assert hasattr(atrous, name), name
+        assert name in atrous.__all__, name
+    for name in atrous.geometry.__all__:
+        assert hasattr(atrous.geometry, name), name
+
+
+def test_geometry_import_is_light():
+    code = (
+        "import sys, atrous.geometry, atrous;"
+        "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
