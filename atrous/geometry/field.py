@@ -472,8 +472,9 @@ def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
             needs it.
 
     Returns:
-        One entry per layer: a :class:`Field` when the chain is 1-d and given as scalars (an
-        int ``input_size``, or none and specs built from scalars), else a :class:`FieldND`.
+        One entry per layer: a :class:`Field` for a 1-d chain (an int ``input_size``, or none
+        and 1-d or broadcasting specs), else a :class:`FieldND` (always for a tuple
+        ``input_size``).
 
     Examples:
         >>> vgg_block = [ConvSpec(3, padding=1), ConvSpec(3, padding=1), PoolSpec(2)]
@@ -495,8 +496,8 @@ def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
         fixed = {s.ndim for s in specs if not s.broadcasts}
         if len(fixed) > 1:
             raise SpecError(f"layers disagree on the number of axes: {sorted(fixed)}")
-        scalar = not fixed
         ndim = fixed.pop() if fixed else 1
+        scalar = ndim == 1
     fields = [Field.identity(None if sizes is None else sizes[i]) for i in range(ndim)]
     out: list[Field | FieldND] = []
     for li, spec in enumerate(specs):

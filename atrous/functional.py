@@ -1,0 +1,264 @@
+"""PyTorch ops for dilated and transposed convolution, with every padding form.
+
+``conv`` accepts what :class:`atrous.ConvSpec` accepts: an int, per-axis ints, per-axis
+``(lo, hi)`` pairs, or ``"valid" | "same" | "causal" | "full"``; ``"same"`` works with any
+stride and dilation (TensorFlow's rule: ``o = ceil(n / s)``, the odd element of padding on the
+high side), where PyTorch refuses a stride above 1. Padding modes ``zeros``, ``reflect``,
+``replicate`` and ``circular`` work with every padding form.
+
+``conv_transpose`` accepts asymmetric padding and an ``output_size`` from which it chooses
+``output_padding`` through the geometry core (and names the valid sizes when the request is
+impossible).
+
+Sizes and paddings come from :mod:`atrous.geometry`; the arithmetic is done by PyTorch's own
+convolution.
+
+Examples:
+    >>> import torch
+    >>> x = torch.randn(1, 2, 10)
+    >>> w = torch.randn(4, 2, 3)
+    >>> conv(x, w, stride=2, padding="same").shape
+    torch.Size([1, 4, 5])
+    >>> conv(x, w, padding="causal", dilation=4).shape
+    torch.Size([1, 4, 10])
+    >>> conv_transpose(torch.randn(1, 4, 5), torch.randn(4, 2, 3), stride=2, padding=1, output_size=10).shape
+    torch.Size([1, 2, 10])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from atrous.errors import SpecError
+from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
+
+__all__ = [
+    "PADDING_MODES_TORCH",
+    "apply_conv",
+    "apply_conv_transpose",
+    "conv",
+    "conv_transpose",
+    "resolve_conv",
+    "resolve_conv_transpose",
+]
+
+PADDING_MODES_TORCH = ("zeros", "reflect", "replicate", "circular")
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _ndim(x: Tensor, weight: Tensor, name: str = "x") -> tuple[int, bool]:
+    """Spatial axes of ``x`` for ``weight`` and whether ``x`` lacks the batch axis."""
+    if not isinstance(x, Tensor):
+        raise SpecError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not isinstance(weight, Tensor):
+        raise SpecError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    nd = weight.dim() - 2
+    if nd not in (1, 2, 3):
+        raise SpecError(f"weight must have 3 to 5 dimensions (1-d to 3-d), got shape {tuple(weight.shape)}")
+    if x.dim() == nd + 2:
+        return nd, False
+    if x.dim() == nd + 1:
+        return nd, True
+    raise SpecError(
+        f"{name} must have shape (N, C, *spatial) or (C, *spatial) with {nd} spatial axes for a "
+        f"{nd}-d kernel, got shape {tuple(x.shape)}"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _resolve(spec_key: ConvSpec, sizes: tuple[int, ...]) -> ConvSpec:
+    return spec_key.resolve(sizes)
+
+
+def resolve_conv(
+    kernel_size: Sequence[int],
+    sizes: Sequence[int],
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+) -> ConvSpec:
+    """The resolved :class:`ConvSpec` of a convolution on input ``sizes`` (cached)."""
+    spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, ndim=len(kernel_size))  # type: ignore[arg-type]
+    return _resolve(spec, tuple(int(n) for n in sizes))
+
+
+def resolve_conv_transpose(
+    kernel_size: Sequence[int],
+    sizes: Sequence[int],
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    output_padding: object = 0,
+    output_size: Sequence[int] | int | None = None,
+) -> ConvSpec:
+    """The resolved transposed :class:`ConvSpec`; ``output_size`` (if given) picks
+    ``output_padding`` and must be one of the valid output sizes."""
+    nd = len(kernel_size)
+    sizes = tuple(int(n) for n in sizes)
+    if output_size is None:
+        spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, transposed=True, output_padding=output_padding, ndim=nd)  # type: ignore[arg-type]
+        return _resolve(spec, sizes)
+    target = _target_size(output_size, nd)
+    base = _resolve(ConvSpec(tuple(kernel_size), stride, padding, dilation, transposed=True, ndim=nd), sizes)  # type: ignore[arg-type]
+    valid = valid_output_sizes(sizes, base.kernel_size, base.stride, padding, base.dilation)
+    zero = layer_output_size(base.replace(output_padding=0), sizes)
+    for i, (t, r) in enumerate(zip(target, valid)):
+        if t not in r:
+            raise SpecError(
+                f"output_size={t} on axis {i} is not reachable from input size {sizes[i]}: "
+                f"the valid output sizes are {r.start} to {r.stop - 1}"
+            )
+    return base.replace(output_padding=tuple(t - z for t, z in zip(target, zero)))
+
+
+def _target_size(output_size: Sequence[int] | int, nd: int) -> tuple[int, ...]:
+    if isinstance(output_size, int):
+        return (output_size,) * nd
+    target = tuple(int(v) for v in output_size)
+    if len(target) == nd + 2:  # PyTorch also accepts the full shape
+        target = target[2:]
+    if len(target) != nd:
+        raise SpecError(f"output_size must have {nd} entries (one per spatial axis), got {tuple(output_size)!r}")
+    return target
+
+
+def _flat_pad(pads: Sequence[tuple[int, int]]) -> list[int]:
+    out: list[int] = []
+    for lo, hi in reversed(pads):
+        out += [lo, hi]
+    return out
+
+
+def _check_channels(x_channels: int, weight: Tensor, groups: int, transposed: bool) -> None:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise SpecError(f"groups must be an integer >= 1, got {groups!r}")
+    if transposed:
+        if weight.shape[0] != x_channels:
+            raise SpecError(f"input has {x_channels} channels but weight.shape[0]={weight.shape[0]} (transposed layout: in, out/groups, *k)")
+        if x_channels % groups:
+            raise SpecError(f"groups={groups} must divide the input channels ({x_channels})")
+    else:
+        if weight.shape[1] * groups != x_channels:
+            raise SpecError(
+                f"input has {x_channels} channels but weight.shape[1]={weight.shape[1]} with groups={groups} "
+                f"expects {weight.shape[1] * groups}"
+            )
+        if weight.shape[0] % groups:
+            raise SpecError(f"groups={groups} must divide the output channels ({weight.shape[0]})")
+
+
+def conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: object = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """Convolution (1-3 d) with any padding form and mode.
+
+    Args:
+        x: ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``.
+        weight: ``(C_out, C_in / groups, *kernel)``.
+        bias: ``(C_out,)`` or ``None``.
+        stride, dilation: int or one per axis.
+        padding: int, per-axis ints, per-axis ``(lo, hi)``, or a mode name.
+        groups: channel groups.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+
+    Returns:
+        ``(N, C_out, *out)``, ``out`` as :func:`atrous.output_size` computes it.
+
+    Shape:
+        ``out[i] = floor((n[i] + lo[i] + hi[i] - d[i]*(k[i]-1) - 1) / s[i]) + 1``.
+    """
+    nd, unbatched = _ndim(x, weight)
+    if unbatched:
+        return conv(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, padding_mode).squeeze(0)
+    if padding_mode not in PADDING_MODES_TORCH:
+        raise SpecError(f"padding_mode must be one of {', '.join(PADDING_MODES_TORCH)}, got {padding_mode!r}")
+    _check_channels(x.shape[1], weight, groups, transposed=False)
+    spec = resolve_conv(tuple(weight.shape[2:]), tuple(x.shape[2:]), stride, padding, dilation)
+    layer_output_size(spec, tuple(x.shape[2:]))  # raises a clear SpecError for a too-small input
+    return apply_conv(x, weight, bias, spec, groups, padding_mode)
+
+
+def apply_conv(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int, padding_mode: str) -> Tensor:
+    """Run a resolved convolution spec (batched input, checked arguments): the one place that
+    turns a spec into PyTorch calls."""
+    nd = len(spec.kernel_size)
+    pads = spec.pads
+    if padding_mode == "zeros" and all(lo == hi for lo, hi in pads):
+        return _CONV[nd](x, weight, bias, spec.stride, tuple(lo for lo, _ in pads), spec.dilation, groups)
+    if any(lo or hi for lo, hi in pads):
+        mode = "constant" if padding_mode == "zeros" else padding_mode
+        if mode in ("reflect", "circular"):
+            for i, ((lo, hi), n) in enumerate(zip(pads, x.shape[2:])):
+                limit = n - 1 if mode == "reflect" else n
+                if max(lo, hi) > limit:
+                    raise SpecError(
+                        f"padding_mode={padding_mode!r} needs padding of at most {limit} on axis {i} "
+                        f"(input size {n}), got ({lo}, {hi})"
+                    )
+        x = F.pad(x, _flat_pad(pads), mode=mode)
+    return _CONV[nd](x, weight, bias, spec.stride, 0, spec.dilation, groups)
+
+
+def conv_transpose(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: object = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+    output_size: Sequence[int] | int | None = None,
+) -> Tensor:
+    """Transposed convolution (1-3 d): the adjoint of :func:`conv` with the same parameters.
+
+    The argument order follows ``torch.nn.functional.conv_transpose2d``; ``padding`` may be
+    asymmetric or a mode; ``output_size`` (spatial sizes, or PyTorch's full shape) chooses
+    ``output_padding``.
+
+    Args:
+        x: ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``.
+        weight: ``(C_in, C_out / groups, *kernel)``.
+
+    Raises:
+        SpecError: an unreachable ``output_size`` (the message names the valid sizes).
+    """
+    nd, unbatched = _ndim(x, weight)
+    if unbatched:
+        return conv_transpose(
+            x.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation, output_size
+        ).squeeze(0)
+    _check_channels(x.shape[1], weight, groups, transposed=True)
+    sizes = tuple(x.shape[2:])
+    spec = resolve_conv_transpose(tuple(weight.shape[2:]), sizes, stride, padding, dilation, output_padding, output_size)
+    return apply_conv_transpose(x, weight, bias, spec, groups)
+
+
+def apply_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int) -> Tensor:
+    """Run a resolved transposed-convolution spec (batched input, checked arguments)."""
+    nd = len(spec.kernel_size)
+    pads = spec.pads
+    if all(lo == hi for lo, hi in pads):
+        return _CONV_T[nd](
+            x, weight, bias, spec.stride, tuple(lo for lo, _ in pads), spec.output_padding, groups, spec.dilation
+        )
+    # asymmetric: no padding natively, enough output_padding to cover the high side, then crop
+    out_sizes = layer_output_size(spec, tuple(x.shape[2:]))
+    extra = tuple(max(0, op - hi) for op, (_, hi) in zip(spec.output_padding, pads))
+    full = _CONV_T[nd](x, weight, bias, spec.stride, 0, extra, groups, spec.dilation)
+    index = (slice(None), slice(None), *(slice(lo, lo + o) for (lo, _), o in zip(pads, out_sizes)))
+    return full[index]

@@ -1,0 +1,226 @@
+"""Temporal convolutional network (Bai, Kolter & Koltun 2018).
+
+"An Empirical Evaluation of Generic Convolutional and Recurrent Networks for Sequence
+Modeling": residual blocks of two causal dilated convolutions with weight normalisation,
+ReLU and dropout, a 1x1 convolution on the residual path when the widths differ, dilations
+``2^i`` for block ``i``. The receptive field is ``1 + 2 (k-1) (2^n - 1)`` for ``n`` blocks.
+
+Examples:
+    >>> import torch
+    >>> tcn = TCN(2, [24] * 8, kernel_size=8)
+    >>> tcn.receptive_field
+    3571
+    >>> tcn(torch.randn(4, 2, 600)).shape
+    torch.Size([4, 24, 600])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import torch
+from torch import Tensor, nn
+
+from atrous.errors import SpecError
+from atrous.geometry import ConvSpec, Field, MisalignmentError, exponential_schedule
+from atrous.geometry.spec import check_int
+from atrous.nn.conv import CausalConv1d, Conv1d
+
+__all__ = ["TCN", "TemporalBlock", "dilation_schedule", "residual_field"]
+
+
+def dilation_schedule(schedule: str | Sequence[int], levels: int) -> tuple[int, ...]:
+    """Dilations of ``levels`` blocks.
+
+    Args:
+        schedule: ``"exponential"`` (``1, 2, 4, ...``), ``"reset:N"`` (``2^(i mod N)``: cycles
+            of ``N`` blocks, WaveNet-style) or an explicit sequence of ints.
+
+    Examples:
+        >>> dilation_schedule("reset:3", 7)
+        (1, 2, 4, 1, 2, 4, 1)
+    """
+    n = check_int("levels", levels, 1)
+    if isinstance(schedule, str):
+        if schedule == "exponential":
+            return exponential_schedule(n)
+        if schedule.startswith("reset:"):
+            period = check_int("reset period", _parse_int(schedule[6:], schedule), 1)
+            return tuple(2 ** (i % period) for i in range(n))
+        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {schedule!r}")
+    rates = tuple(check_int(f"dilations[{i}]", d, 1) for i, d in enumerate(schedule))
+    if len(rates) != n:
+        raise SpecError(f"dilations has {len(rates)} entries, expected {n} (one per block)")
+    return rates
+
+
+def _parse_int(text: str, whole: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {whole!r}") from None
+
+
+def residual_field(field: Field, main: Sequence[ConvSpec], skip: Sequence[ConvSpec] = ()) -> Field:
+    """The field after a residual block: the union of the main path and the shortcut.
+
+    Args:
+        field: the field of the block's input.
+        main: the specs of the main path, in order.
+        skip: the specs on the shortcut (empty for identity, a 1x1 conv otherwise).
+    """
+    f_main = field
+    for spec in main:
+        f_main = f_main.then(spec.axes()[0])
+    f_skip = field
+    for spec in skip:
+        f_skip = f_skip.then(spec.axes()[0])
+    merged = Field.union([f_main, f_skip], ["main", "shortcut"])
+    if merged.field is None:
+        raise MisalignmentError(f"residual block cannot be merged: {merged.alignment.describe()}")
+    return merged.field
+
+
+def _weight_norm(module: nn.Module) -> nn.Module:
+    return torch.nn.utils.parametrizations.weight_norm(module)
+
+
+class TemporalBlock(nn.Module):
+    """One residual block of a TCN: two causal dilated convs, each followed by the activation
+    and dropout, plus the shortcut (a 1x1 conv when ``in_channels != out_channels``)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int,
+        dropout: float = 0.2,
+        weight_norm: bool = True,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise SpecError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation)
+        self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation)
+        self.act1 = activation()
+        self.act2 = activation()
+        self.drop1 = nn.Dropout(dropout)
+        self.drop2 = nn.Dropout(dropout)
+        self.downsample = Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.act_out = activation()
+        self._init_weights()
+        if weight_norm:
+            _weight_norm(self.conv1)
+            _weight_norm(self.conv2)
+
+    def _init_weights(self) -> None:
+        # as in the paper's code: N(0, 0.01) for the convolutions
+        for conv in (self.conv1, self.conv2, self.downsample):
+            if conv is not None:
+                nn.init.normal_(conv.weight, 0.0, 0.01)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.drop1(self.act1(self.conv1(x)))
+        out = self.drop2(self.act2(self.conv2(out)))
+        res = x if self.downsample is None else self.downsample(x)
+        return self.act_out(out + res)
+
+    @property
+    def main_specs(self) -> tuple[ConvSpec, ConvSpec]:
+        return self.conv1.spec, self.conv2.spec
+
+    @property
+    def skip_specs(self) -> tuple[ConvSpec, ...]:
+        return () if self.downsample is None else (self.downsample.spec,)
+
+    def field(self, field: Field | None = None) -> Field:
+        """The receptive field after this block, given the field of its input."""
+        return residual_field(field or Field.identity(), self.main_specs, self.skip_specs)
+
+
+class TCN(nn.Module):
+    """Temporal convolutional network (Bai et al. 2018).
+
+    Args:
+        in_channels: input features per time step.
+        channels: output width of each residual block (its length is the number of blocks).
+        kernel_size: taps of every causal conv.
+        dropout: after each conv's activation.
+        dilations: ``"exponential"`` (``2^i``), ``"reset:N"`` or one int per block.
+        weight_norm: weight normalisation of the causal convs
+            (``torch.nn.utils.parametrizations.weight_norm``).
+        skip_connections: also sum 1x1 projections of every block's output (to
+            ``channels[-1]``) into the output, as WaveNet does.
+        activation: a factory of the activation module (default ``nn.ReLU``).
+
+    Shape:
+        ``(N, in_channels, T) -> (N, channels[-1], T)``; output ``t`` sees inputs ``<= t``.
+
+    Examples:
+        >>> TCN(1, [8, 8, 8], kernel_size=3).receptive_field
+        29
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: Sequence[int],
+        kernel_size: int = 2,
+        dropout: float = 0.2,
+        dilations: str | Sequence[int] = "exponential",
+        weight_norm: bool = True,
+        skip_connections: bool = False,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        widths = [check_int(f"channels[{i}]", c, 1) for i, c in enumerate(channels)]
+        if not widths:
+            raise SpecError("channels must list at least one block width, got []")
+        check_int("kernel_size", kernel_size, 1)
+        self.dilations = dilation_schedule(dilations, len(widths))
+        self.kernel_size = kernel_size
+        blocks = []
+        c_in = check_int("in_channels", in_channels, 1)
+        for width, d in zip(widths, self.dilations):
+            blocks.append(TemporalBlock(c_in, width, kernel_size, d, dropout, weight_norm, activation))
+            c_in = width
+        self.blocks = nn.ModuleList(blocks)
+        self.skips: nn.ModuleList | None = None
+        if skip_connections:
+            self.skips = nn.ModuleList(Conv1d(w, widths[-1], 1) for w in widths)
+        self.out_channels = widths[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.skips is None:
+            for block in self.blocks:
+                x = block(x)
+            return x
+        total: Tensor | None = None
+        for block, skip in zip(self.blocks, self.skips):
+            x = block(x)
+            s = skip(x)
+            total = s if total is None else total + s
+        assert total is not None
+        return total
+
+    def field(self, input_size: int | None = None) -> Field:
+        """The exact receptive field of the output (through every residual merge)."""
+        f = Field.identity(input_size)
+        outs = []
+        for block in self.blocks:
+            f = block.field(f)
+            outs.append(f)
+        if self.skips is not None:
+            merged = Field.union(outs, [f"block{i}" for i in range(len(outs))])
+            assert merged.field is not None
+            return merged.field
+        return f
+
+    @property
+    def receptive_field(self) -> int:
+        """Receptive field of one output, ``1 + 2 (k-1) sum(dilations)``."""
+        return self.field().size
+
+    def extra_repr(self) -> str:
+        return f"dilations={self.dilations}, receptive_field={self.receptive_field}"
