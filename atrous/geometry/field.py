@@ -55,6 +55,11 @@ def axis_taps(axis: Axis, y: int) -> list[int]:
     k, s, d, lo = axis.kernel, axis.stride, axis.dilation, axis.lo
     if axis.kind == "upsample":
         return [y // s]
+    if axis.kind == "linear":
+        # source position (y + 0.5)/s - 0.5 = (2y + 1 - s) / (2s): its floor, and the next
+        # input unless the source lands exactly on an input (weight 0 there)
+        q, rem = divmod(2 * y + 1 - s, 2 * s)
+        return [q] if rem == 0 else [q, q + 1]
     if axis.kind == "transposed":
         out = []
         for t in range(k):

@@ -189,7 +189,7 @@ def axis_length(axis: Axis, n: int, index: int | None = None) -> int:
     k, s, d, lo, hi = axis.kernel, axis.stride, axis.dilation, axis.lo, axis.hi
     e = d * (k - 1) + 1
     where = _axis_name(index)
-    if axis.kind == "upsample":
+    if axis.kind in ("upsample", "linear"):
         return n * s
     if axis.kind == "transposed":
         o = (n - 1) * s - lo - hi + e + axis.output_padding

@@ -46,7 +46,7 @@ __all__ = [
 PADDING_MODES = ("valid", "same", "causal", "full")
 
 PadEntry = tuple[int, int] | str
-AxisKind = Literal["conv", "transposed", "pool", "upsample"]
+AxisKind = Literal["conv", "transposed", "pool", "upsample", "linear"]
 
 
 # --------------------------------------------------------------------------- validation
@@ -149,8 +149,9 @@ def _infer_ndim(ndim: int | None, **values: object) -> tuple[int, bool]:
 class Axis:
     """One axis of a layer with its padding resolved: the unit all arithmetic works on.
 
-    ``kind`` is ``"conv"``, ``"transposed"``, ``"pool"`` or ``"upsample"``. For ``"upsample"``
-    ``stride`` holds the integer scale factor and ``kernel`` is 1.
+    ``kind`` is ``"conv"``, ``"transposed"``, ``"pool"``, ``"upsample"`` (nearest) or
+    ``"linear"`` (linear interpolation, ``align_corners=False``). For the last two ``stride``
+    holds the integer scale factor and ``kernel`` is 1 (nearest) or 2 (linear).
     """
 
     kind: AxisKind
@@ -170,7 +171,7 @@ class Axis:
     @property
     def shifts(self) -> tuple[int, int]:
         """``(a, b)``: shifting the input by ``a`` shifts the output by ``b``."""
-        if self.kind in ("transposed", "upsample"):
+        if self.kind in ("transposed", "upsample", "linear"):
             return 1, self.stride
         return self.stride, 1
 
@@ -206,6 +207,27 @@ class _Spec:
         if hasattr(self, "_frozen"):
             raise AttributeError(f"{type(self).__name__} is immutable")
         object.__setattr__(self, name, value)
+
+    def _init_kwargs(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt through the constructor (validated again); a broadcasting spec stays one
+        kwargs = self._init_kwargs()
+        if self._broadcast:
+            kwargs = {k: (v[0] if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+            pad = kwargs.get("padding")
+            if isinstance(pad, tuple):  # a broadcasting padding is symmetric: (p, p) -> p
+                kwargs["padding"] = pad[0]
+        else:
+            kwargs["ndim"] = self.ndim
+        return (_rebuild, (type(self), kwargs))
+
+    def __copy__(self) -> _Spec:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _Spec:
+        return self
 
     @property
     def broadcasts(self) -> bool:
@@ -345,6 +367,16 @@ class ConvSpec(_Spec):
             "padding": self.padding,
             "dilation": self.dilation,
             "transposed": (self.transposed,) * self.ndim,
+            "output_padding": self.output_padding,
+        }
+
+    def _init_kwargs(self) -> dict[str, object]:
+        return {
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "transposed": self.transposed,
             "output_padding": self.output_padding,
         }
 
@@ -534,6 +566,16 @@ class PoolSpec(_Spec):
     def _defaults(self) -> dict[str, object]:
         return {"padding": 0, "dilation": 1, "mode": "max", "ceil_mode": False}
 
+    def _init_kwargs(self) -> dict[str, object]:
+        return {
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "mode": self.mode,
+            "ceil_mode": self.ceil_mode,
+        }
+
     def _expand(self, ndim: int) -> PoolSpec:
         return PoolSpec(
             self.kernel_size[0],
@@ -576,11 +618,17 @@ class PoolSpec(_Spec):
 
 
 class UpsampleSpec(_Spec):
-    """Nearest-neighbour upsampling by an integer factor per axis.
+    """Upsampling by an integer factor per axis: ``"nearest"``, or ``"linear"`` (linear,
+    bilinear or trilinear interpolation with ``align_corners=False``, PyTorch's default).
+
+    Output ``y`` of a nearest upsampling by ``r`` reads input ``y // r``; of a linear one, the
+    two inputs around ``(y + 0.5) / r - 0.5`` (one where that lands on an input exactly).
 
     Examples:
         >>> UpsampleSpec(2)
         UpsampleSpec(scale_factor=2)
+        >>> UpsampleSpec(2, mode="linear").describe()
+        'up x2 linear'
     """
 
     __slots__ = ("mode", "scale_factor")
@@ -589,8 +637,8 @@ class UpsampleSpec(_Spec):
 
     def __init__(self, scale_factor: int | Sequence[int], *, mode: str = "nearest", ndim: int | None = None) -> None:
         n, broadcast = _infer_ndim(ndim, scale_factor=scale_factor)
-        if mode != "nearest":
-            raise SpecError(f"mode must be 'nearest' (the only exactly defined integer upsampling), got {mode!r}")
+        if mode not in ("nearest", "linear"):
+            raise SpecError(f"mode must be 'nearest' or 'linear' (align_corners=False), got {mode!r}")
         self.ndim = n
         self._broadcast = broadcast
         self.scale_factor = per_axis("scale_factor", scale_factor, n, 1)
@@ -598,19 +646,31 @@ class UpsampleSpec(_Spec):
         self._freeze()
 
     def _fields(self) -> dict[str, tuple[object, ...]]:
-        return {"scale_factor": self.scale_factor}
+        return {"scale_factor": self.scale_factor, "mode": (self.mode,) * self.ndim}
+
+    def _defaults(self) -> dict[str, object]:
+        return {"mode": "nearest"}
+
+    def _init_kwargs(self) -> dict[str, object]:
+        return {"scale_factor": self.scale_factor, "mode": self.mode}
 
     def describe(self) -> str:
-        return f"up x{_short(self.scale_factor)}"
+        return f"up x{_short(self.scale_factor)}" + ("" if self.mode == "nearest" else " linear")
 
     def _expand(self, ndim: int) -> UpsampleSpec:
-        return UpsampleSpec(self.scale_factor[0], ndim=ndim)
+        return UpsampleSpec(self.scale_factor[0], mode=self.mode, ndim=ndim)
 
     def axes(self, input_size: Sequence[int] | None = None) -> tuple[Axis, ...]:
+        if self.mode == "linear":
+            return tuple(Axis("linear", 2, r) for r in self.scale_factor)
         return tuple(Axis("upsample", 1, r) for r in self.scale_factor)
 
 
 LayerSpec = ConvSpec | PoolSpec | UpsampleSpec
+
+
+def _rebuild(cls: type[_Spec], kwargs: dict[str, object]) -> _Spec:
+    return cls(**kwargs)  # type: ignore[call-arg]
 
 
 def _short(values: tuple[int, ...]) -> str:

@@ -178,7 +178,9 @@ class ConvNd(_ConvBase):
 
     def forward(self, x: Tensor) -> Tensor:
         if self._static is None or x.dim() != self.ndim + 2:
-            return AF.conv(x, self.weight, self.bias, self.stride, self.spec.padding, self.dilation, self.groups, self.padding_mode)
+            return AF.conv(
+                x, self.weight, self.bias, self.stride, self.spec.padding, self.dilation, self.groups, self.padding_mode
+            )
         if any(n < m for n, m in zip(x.shape[2:], self._min_size)):
             layer_output_size(self._static, tuple(x.shape[2:]))  # raises the SpecError that says why
         return AF.apply_conv(x, self.weight, self.bias, self._static, self.groups, self.padding_mode)

@@ -52,7 +52,9 @@ class WaveNetLayer(nn.Module):
         self.gate_channels = gate_channels
         self.conv = CausalConv1d(residual_channels, 2 * gate_channels, kernel_size, dilation)
         self.cond = Conv1d(cond_channels, 2 * gate_channels, 1, bias=False) if cond_channels else None
-        self.global_cond = Conv1d(global_cond_channels, 2 * gate_channels, 1, bias=False) if global_cond_channels else None
+        self.global_cond = (
+            Conv1d(global_cond_channels, 2 * gate_channels, 1, bias=False) if global_cond_channels else None
+        )
         self.residual = Conv1d(gate_channels, residual_channels, 1)
         self.skip = Conv1d(gate_channels, skip_channels, 1)
 
@@ -121,7 +123,9 @@ class WaveNet(nn.Module):
         self.layers = nn.ModuleList(
             WaveNetLayer(r, gch, sch, kernel_size, d, cond_channels, global_cond_channels) for d in self.dilations
         )
-        self.head = nn.Sequential(nn.ReLU(), Conv1d(sch, sch, 1), nn.ReLU(), Conv1d(sch, check_int("out_channels", out_channels, 1), 1))
+        self.head = nn.Sequential(
+            nn.ReLU(), Conv1d(sch, sch, 1), nn.ReLU(), Conv1d(sch, check_int("out_channels", out_channels, 1), 1)
+        )
         self.cond_channels = cond_channels
         self.global_cond_channels = global_cond_channels
 

@@ -123,3 +123,17 @@ def test_large_stack_is_fast_enough():
     fields = receptive_field(specs, input_size=16000)
     assert fields[-1].size == 3070 and fields[-1].length == 16000
     assert len(fields[-1].support(15999)) == 3070
+
+
+@pytest.mark.parametrize("r", [2, 3, 4])
+def test_linear_upsample_taps_match_torch(r):
+    import torch
+    import torch.nn.functional as F
+
+    n = 7
+    f = receptive_field([UpsampleSpec(r, mode="linear")], input_size=n)[0]
+    assert f.length == n * r and f.jump == Fraction(1, r)
+    for y in range(n * r):
+        x = torch.rand(1, 1, n, dtype=torch.float64, requires_grad=True)
+        F.interpolate(x, scale_factor=r, mode="linear", align_corners=False)[0, 0, y].backward()
+        assert torch.nonzero(x.grad[0, 0]).flatten().tolist() == list(f.support(y)), y

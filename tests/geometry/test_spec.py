@@ -51,6 +51,22 @@ def test_errors_name_parameter_value_and_range(kwargs, message):
         ConvSpec(**kwargs)
 
 
+def test_copy_and_pickle():
+    import copy
+    import pickle
+
+    for spec in [
+        ConvSpec(3, dilation=2),
+        ConvSpec((3, 5), stride=(1, 2), padding=((1, 0), "same")),
+        ConvSpec(4, 2, 1, transposed=True, output_padding=1),
+        PoolSpec(3, 2, 1, ceil_mode=True, ndim=2),
+        UpsampleSpec(2, mode="linear"),
+    ]:
+        assert copy.deepcopy(spec) is spec and copy.copy(spec) is spec
+        back = pickle.loads(pickle.dumps(spec))
+        assert back == spec and back.broadcasts == spec.broadcasts and repr(back) == repr(spec)
+
+
 def test_spec_error_is_value_error():
     with pytest.raises(ValueError):
         ConvSpec(0)
@@ -104,8 +120,8 @@ def test_pool_and_upsample_validation():
         PoolSpec(2, mode="min")
     with pytest.raises(SpecError, match="scale_factor must be an integer >= 1"):
         UpsampleSpec(1.5)
-    with pytest.raises(SpecError, match="mode must be 'nearest'"):
-        UpsampleSpec(2, mode="bilinear")
+    with pytest.raises(SpecError, match="mode must be 'nearest' or 'linear'"):
+        UpsampleSpec(2, mode="bicubic")
 
 
 def test_repr_and_describe():

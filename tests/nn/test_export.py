@@ -16,9 +16,18 @@ def _models():
     torch.manual_seed(0)
     return {
         "tcn": (ann.TCN(2, [8, 8, 8], kernel_size=3).eval(), torch.randn(2, 2, 50)),
-        "wavenet": (ann.WaveNet(1, 16, residual_channels=8, layers_per_cycle=4, cycles=2).eval(), torch.randn(2, 1, 40)),
-        "conv2d_same_stride": (ann.Conv2d(3, 4, 3, stride=2, dilation=2, padding="same").eval(), torch.randn(1, 3, 17, 16)),
-        "tconv_asym": (ann.ConvTranspose1d(3, 4, 3, stride=2, padding=((2, 0),), output_padding=1).eval(), torch.randn(1, 3, 9)),
+        "wavenet": (
+            ann.WaveNet(1, 16, residual_channels=8, layers_per_cycle=4, cycles=2).eval(),
+            torch.randn(2, 1, 40),
+        ),
+        "conv2d_same_stride": (
+            ann.Conv2d(3, 4, 3, stride=2, dilation=2, padding="same").eval(),
+            torch.randn(1, 3, 17, 16),
+        ),
+        "tconv_asym": (
+            ann.ConvTranspose1d(3, 4, 3, stride=2, padding=((2, 0),), output_padding=1).eval(),
+            torch.randn(1, 3, 9),
+        ),
     }
 
 
@@ -72,7 +81,10 @@ def test_distributed_data_parallel_two_processes(tmp_path):
     torch.manual_seed(0)
     model = ann.TCN(2, [4, 4], kernel_size=3, dropout=0.0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    losses = [model(torch.randn(3, 2, 20, generator=torch.Generator().manual_seed(100 + r))).pow(2).mean() for r in range(world)]
+    losses = [
+        model(torch.randn(3, 2, 20, generator=torch.Generator().manual_seed(100 + r))).pow(2).mean()
+        for r in range(world)
+    ]
     (sum(losses) / world).backward()
     opt.step()
     torch.testing.assert_close(torch.cat([p.detach().flatten() for p in model.parameters()]), a, atol=1e-6, rtol=1e-5)

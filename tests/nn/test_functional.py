@@ -67,7 +67,9 @@ def test_same_with_stride_where_torch_refuses():
         F.conv2d(x, w, stride=2, padding="same")
     y = AF.conv(x, w, stride=2, padding="same", dilation=2)
     assert y.shape[2:] == (6, 5)
-    np.testing.assert_allclose(y.numpy(), R.conv(x.numpy(), w.numpy(), stride=2, padding="same", dilation=2), atol=1e-10)
+    np.testing.assert_allclose(
+        y.numpy(), R.conv(x.numpy(), w.numpy(), stride=2, padding="same", dilation=2), atol=1e-10
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
@@ -75,7 +77,9 @@ def test_same_stride_one_equals_torch_same():
     for k, d in itertools.product((2, 3, 4, 5), (1, 2, 3)):
         x = torch.randn(2, 2, 13, dtype=torch.float64)
         w = torch.randn(3, 2, k, dtype=torch.float64)
-        torch.testing.assert_close(AF.conv(x, w, padding="same", dilation=d), F.conv1d(x, w, padding="same", dilation=d))
+        torch.testing.assert_close(
+            AF.conv(x, w, padding="same", dilation=d), F.conv1d(x, w, padding="same", dilation=d)
+        )
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

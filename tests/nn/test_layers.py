@@ -66,9 +66,7 @@ def test_module_equals_functional(kwargs):
 def test_transposed_module_equals_functional():
     layer = ann.ConvTranspose1d(4, 2, 3, stride=2, padding=((2, 1),), output_padding=1)
     x = torch.randn(2, 4, 9)
-    torch.testing.assert_close(
-        layer(x), AF.conv_transpose(x, layer.weight, layer.bias, 2, ((2, 1),), 1, 1, 1)
-    )
+    torch.testing.assert_close(layer(x), AF.conv_transpose(x, layer.weight, layer.bias, 2, ((2, 1),), 1, 1, 1))
     assert layer(x).shape[-1] == 8 * 2 - 3 + 2 + 1 + 1
     same = ann.ConvTranspose1d(4, 2, 3, stride=3, padding="same")
     assert same(x).shape[-1] == 27
