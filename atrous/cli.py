@@ -31,7 +31,9 @@ from atrous.geometry import (
 )
 from atrous.geometry.spec import PADDING_MODES
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "tour")
 
 
 class CLIError(Exception):
@@ -436,6 +438,139 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(target: str, weights: str | None, meta: bool) -> tuple[Any, tuple[int, ...] | None]:
+    """``builtin:NAME``, ``package.module:callable`` or ``path/to/file.py:callable``."""
+    import importlib
+    import importlib.util
+    import os
+
+    import torch
+
+    if target.startswith("builtin:"):
+        from atrous.analysis.builtin import BUILTIN, DEFAULT_INPUT
+
+        name = target[len("builtin:") :]
+        if name not in BUILTIN:
+            raise CLIError(f"unknown builtin model {name!r}; builtin models: {', '.join(sorted(BUILTIN))}")
+        if meta and weights is None:
+            with torch.device("meta"):
+                model = BUILTIN[name]()
+        else:
+            model = BUILTIN[name]()
+        default: tuple[int, ...] | None = DEFAULT_INPUT[name]
+    else:
+        module_name, sep, attr = target.rpartition(":")
+        if not sep or not module_name or not attr:
+            raise CLIError(f"model must be builtin:NAME or MODULE:CALLABLE (e.g. mypkg.models:build), got {target!r}")
+        try:
+            if module_name.endswith(".py"):
+                if not os.path.isfile(module_name):
+                    raise CLIError(f"model file {module_name!r} does not exist")
+                spec = importlib.util.spec_from_file_location("_atrous_user_model", module_name)
+                assert spec is not None and spec.loader is not None
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+            else:
+                sys.path.insert(0, os.getcwd())
+                mod = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CLIError(f"cannot import {module_name!r}: {exc}") from None
+        factory = getattr(mod, attr, None)
+        if factory is None or not callable(factory):
+            raise CLIError(f"{module_name!r} has no callable {attr!r}")
+        try:
+            model = factory()
+        except Exception as exc:  # the user's code: report it in one line
+            raise CLIError(
+                f"calling {target} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            ) from None
+        if not isinstance(model, torch.nn.Module):
+            raise CLIError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
+        default = None
+    if weights is not None:
+        if not os.path.isfile(weights):
+            raise CLIError(f"weights file {weights!r} does not exist")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # unpickling refused or a corrupt file
+            raise CLIError(f"cannot load weights from {weights!r}: {' '.join(str(exc).split())[:200]}") from None
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, TypeError) as exc:
+            raise CLIError(f"weights in {weights!r} do not fit the model: {' '.join(str(exc).split())[:300]}") from None
+    return model, default
+
+
+def _input_shape(a: argparse.Namespace, default: tuple[int, ...] | None) -> tuple[int, ...]:
+    if a.input is None:
+        if default is None:
+            raise CLIError("give the input shape with --input, e.g. --input 1,3,224,224")
+        return default
+    shape = _size(a.input, "input shape")
+    shape = shape if isinstance(shape, tuple) else (shape,)
+    if len(shape) < 3:
+        raise CLIError(f"--input must be (N, C, *spatial), e.g. 1,3,224,224; got {a.input!r}")
+    return shape
+
+
+def _wide_console() -> Any:
+    import shutil
+
+    from rich.console import Console
+
+    return Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 40)).columns))
+
+
+def _erf_summary(e: Any) -> dict[str, Any]:
+    return {
+        "output_index": list(e.output_index),
+        "samples": e.samples,
+        "centre": [round(c, 4) for c in e.centre],
+        "sigma": [round(s, 4) for s in e.sigma],
+        "radii": {str(q): round(r, 4) for q, r in e.radii.items()},
+        "axis_radii": {str(q): [round(v, 4) for v in r] for q, r in e.axis_radii.items()},
+        "trf": list(e.trf),
+        "erf_trf_ratio": [None if r is None else round(r, 4) for r in e.ratio],
+    }
+
+
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from atrous.analysis import analyze, erf
+
+    model, default = _load_model(a.model, a.weights, meta=not a.erf)
+    shape = _input_shape(a, default)
+    report = analyze(model, shape)
+    e = erf(model, shape, samples=a.samples) if a.erf else None
+    if a.json:
+        data = json.loads(report.to_json(all_nodes=a.all))
+        if e is not None:
+            data["erf"] = _erf_summary(e)
+        _print_json(data)
+        return 0
+    c = _wide_console()
+    c.print(report.table(all_nodes=a.all, title=f"{a.model}: receptive fields (input {shape})"))
+    out = report.node()
+    c.print(
+        f"output {out.name}: RF {', '.join(map(str, out.rf()))} (traced with {report.trace.method}"
+        + (f"; fx failed: {report.trace.failure}" if report.trace.failure else "")
+        + ")"
+    )
+    for issue in report.gridding[-3:] if report.gridding else []:
+        c.print("gridding: " + issue.describe())
+    for n in report.unknown:
+        c.print(f"unknown: {n.name} ({n.op}): {'; '.join(n.notes)}")
+    if e is not None:
+        summary = _erf_summary(e)
+        c.print(
+            f"ERF ({e.samples} samples) at output {tuple(e.output_index)}: sigma {summary['sigma']}, "
+            f"radius holding 50/90/99%: {', '.join(str(v) for v in summary['radii'].values())}; "
+            f"90%-width / TRF per axis: {summary['erf_trf_ratio']}"
+        )
+    return 0
+
+
 def cmd_tour(a: argparse.Namespace) -> int:
     from atrous.tour import tour
 
@@ -488,6 +623,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("analyze", help="exact receptive fields of a model (imports and runs MODULE's code)")
+    p.add_argument(
+        "model", help="builtin:NAME (vgg16, resnet50, deeplab-aspp, fcn-decoder, wavenet, ...) or MODULE:CALLABLE"
+    )
+    p.add_argument("-i", "--input", help="input shape N,C,*spatial (builtin models have a default)")
+    p.add_argument("--weights", help="a state_dict file, loaded with torch.load(weights_only=True)")
+    p.add_argument("--erf", action="store_true", help="also measure the effective receptive field")
+    p.add_argument("--samples", type=int, default=16, help="random inputs for --erf (default 16)")
+    p.add_argument("--all", action="store_true", help="also list pointwise and reshaping nodes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_analyze)
+
     p = sub.add_parser("tour", help="a tour of the arithmetic (the seeds' examples)")
     p.set_defaults(func=cmd_tour)
     return parser
@@ -512,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except (CLIError, SpecError) as exc:
-        if args_list and args_list[0] in {"shape", "pad", "invert", "rf", "plan", "tour"}:
+        if args_list and args_list[0] in COMMANDS:
             prog = f"atrous {args_list[0]}"
         message = " ".join(str(exc).split())
         print(f"{prog}: error: {message}", file=sys.stderr)

@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -103,7 +102,9 @@ def resolve_conv_transpose(
     nd = len(kernel_size)
     sizes = tuple(int(n) for n in sizes)
     if output_size is None:
-        spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, transposed=True, output_padding=output_padding, ndim=nd)  # type: ignore[arg-type]
+        spec = ConvSpec(
+            tuple(kernel_size), stride, padding, dilation, transposed=True, output_padding=output_padding, ndim=nd
+        )  # type: ignore[arg-type]
         return _resolve(spec, sizes)
     target = _target_size(output_size, nd)
     base = _resolve(ConvSpec(tuple(kernel_size), stride, padding, dilation, transposed=True, ndim=nd), sizes)  # type: ignore[arg-type]
@@ -141,7 +142,9 @@ def _check_channels(x_channels: int, weight: Tensor, groups: int, transposed: bo
         raise SpecError(f"groups must be an integer >= 1, got {groups!r}")
     if transposed:
         if weight.shape[0] != x_channels:
-            raise SpecError(f"input has {x_channels} channels but weight.shape[0]={weight.shape[0]} (transposed layout: in, out/groups, *k)")
+            raise SpecError(
+                f"input has {x_channels} channels but weight.shape[0]={weight.shape[0]} (transposed layout: in, out/groups, *k)"
+            )
         if x_channels % groups:
             raise SpecError(f"groups={groups} must divide the input channels ({x_channels})")
     else:
@@ -181,7 +184,7 @@ def conv(
     Shape:
         ``out[i] = floor((n[i] + lo[i] + hi[i] - d[i]*(k[i]-1) - 1) / s[i]) + 1``.
     """
-    nd, unbatched = _ndim(x, weight)
+    _nd, unbatched = _ndim(x, weight)
     if unbatched:
         return conv(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, padding_mode).squeeze(0)
     if padding_mode not in PADDING_MODES_TORCH:
@@ -192,7 +195,9 @@ def conv(
     return apply_conv(x, weight, bias, spec, groups, padding_mode)
 
 
-def apply_conv(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int, padding_mode: str) -> Tensor:
+def apply_conv(
+    x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int, padding_mode: str
+) -> Tensor:
     """Run a resolved convolution spec (batched input, checked arguments): the one place that
     turns a spec into PyTorch calls."""
     nd = len(spec.kernel_size)
@@ -237,14 +242,16 @@ def conv_transpose(
     Raises:
         SpecError: an unreachable ``output_size`` (the message names the valid sizes).
     """
-    nd, unbatched = _ndim(x, weight)
+    _nd, unbatched = _ndim(x, weight)
     if unbatched:
         return conv_transpose(
             x.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation, output_size
         ).squeeze(0)
     _check_channels(x.shape[1], weight, groups, transposed=True)
     sizes = tuple(x.shape[2:])
-    spec = resolve_conv_transpose(tuple(weight.shape[2:]), sizes, stride, padding, dilation, output_padding, output_size)
+    spec = resolve_conv_transpose(
+        tuple(weight.shape[2:]), sizes, stride, padding, dilation, output_padding, output_size
+    )
     return apply_conv_transpose(x, weight, bias, spec, groups)
 
 

@@ -181,13 +181,19 @@ def conv_transpose(
 def dilate_kernel(weight: object, dilation: int | Sequence[int]) -> Array:
     """Insert ``d - 1`` zeros between the taps of the last ``len(dilation)`` axes.
 
-    For an int ``dilation`` every axis after the first two (``(C_out, C_in, *kernel)``) is
-    dilated; for a 1-d array alone, that axis. An undilated convolution with the dilated
-    kernel equals the dilated convolution with the original.
+    For an int ``dilation``: an array of 1 or 2 axes is a bare kernel and every axis is
+    dilated; an array of 3 or more axes is in PyTorch's layout ``(C_out, C_in, *kernel)`` and
+    the axes after the first two are. A sequence dilates that many trailing axes. An
+    undilated convolution with the dilated kernel equals the dilated convolution with the
+    original.
 
     Examples:
         >>> dilate_kernel(np.array([1.0, 2.0, 3.0]), 2).tolist()
         [1.0, 0.0, 2.0, 0.0, 3.0]
+        >>> dilate_kernel(np.ones((3, 3)), 2).shape
+        (5, 5)
+        >>> dilate_kernel(np.ones((4, 2, 3, 3)), (1, 3)).shape
+        (4, 2, 3, 7)
     """
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim == 0:
@@ -196,7 +202,7 @@ def dilate_kernel(weight: object, dilation: int | Sequence[int]) -> Array:
         ds = tuple(check_int(f"dilation[{i}]", d, 1) for i, d in enumerate(dilation))
     else:
         d0 = check_int("dilation", dilation, 1)
-        ds = (d0,) * (1 if w.ndim == 1 else max(1, w.ndim - 2))
+        ds = (d0,) * (w.ndim if w.ndim <= 2 else w.ndim - 2)
     if len(ds) > w.ndim:
         raise SpecError(f"dilation has {len(ds)} entries but weight has only {w.ndim} axes")
     lead = w.ndim - len(ds)

@@ -175,6 +175,9 @@ def full_padding(kernel_size: int, dilation: int = 1) -> tuple[int, int]:
 
 def min_input_size(axis: Axis) -> int:
     """The smallest input length for which ``axis`` produces an output of length >= 1."""
+    if axis.kind == "pool" and axis.ceil_mode:
+        # rounding up admits a last window that overhangs the high padding by up to s-1
+        return max(1, axis.effective_kernel - axis.lo - axis.hi - axis.stride + 1)
     if axis.kind in ("conv", "pool"):
         return max(1, axis.effective_kernel - axis.lo - axis.hi)
     if axis.kind == "transposed":
@@ -199,14 +202,15 @@ def axis_length(axis: Axis, n: int, index: int | None = None) -> int:
                 f"input size {n} (output size would be {o}); the minimum input size is {min_input_size(axis)}"
             )
         return o
-    if n + lo + hi < e:
+    if n < min_input_size(axis):
+        mode = ", ceil_mode" if axis.kind == "pool" and axis.ceil_mode else ""
         raise SpecError(
-            f"input size {n}{where} is too small for kernel_size={k} with dilation={d} and padding=({lo}, {hi}) "
+            f"input size {n}{where} is too small for kernel_size={k} with dilation={d}, stride={s} and padding=({lo}, {hi}){mode} "
             f"(effective kernel {e}): the minimum input size is {min_input_size(axis)}"
         )
     if axis.kind == "pool" and axis.ceil_mode:
         o = -(-(n + lo + hi - e) // s) + 1
-        if (o - 1) * s >= n + lo:
+        if (o - 1) * s >= n + lo:  # the last window must start inside the input or its left padding
             o -= 1
         return o
     return (n + lo + hi - e) // s + 1

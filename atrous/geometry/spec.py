@@ -691,9 +691,14 @@ def as_spec(layer: object) -> LayerSpec:
     spec = getattr(layer, "spec", None)
     if isinstance(spec, (ConvSpec, PoolSpec, UpsampleSpec)):
         return spec
+    if type(layer).__module__.startswith("torch."):
+        # a torch layer: torch is imported already, so this stays light for everyone else
+        from atrous.analysis.modules import spec_of_module
+
+        return spec_of_module(layer)  # type: ignore[arg-type]
     raise SpecError(
         f"cannot read a layer spec from {type(layer).__name__}: pass a ConvSpec, PoolSpec, UpsampleSpec "
-        "or an object with a .spec attribute (torch modules: use atrous.analyze)"
+        "a torch layer, or an object with a .spec attribute (whole models: use atrous.analyze)"
     )
 
 

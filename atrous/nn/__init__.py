@@ -1,5 +1,7 @@
 """atrous's PyTorch modules: convolution layers and the architectures built from them."""
 
+from atrous.nn.aspp import ASPP, ASPPConv, ASPPPooling, ASPPSeparableConv
+from atrous.nn.context import ContextModule, DegriddingTail
 from atrous.nn.conv import (
     CausalConv1d,
     Conv1d,
@@ -11,8 +13,6 @@ from atrous.nn.conv import (
     ConvTranspose3d,
     ConvTransposeNd,
 )
-from atrous.nn.aspp import ASPP, ASPPConv, ASPPPooling, ASPPSeparableConv
-from atrous.nn.context import ContextModule, DegriddingTail
 from atrous.nn.graph import DilatedGraphConv, EdgeConv, dilated_knn, graph_aggregate, hop_neighbourhood
 from atrous.nn.hdc import GriddingWarning, HDCBlock
 from atrous.nn.losses import ShiftConsistencyLoss, shift_consistency

@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
 import torch
 from torch import Tensor, nn
 

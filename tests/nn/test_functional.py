@@ -151,7 +151,7 @@ def test_unbatched_and_errors():
     x = torch.randn(2, 9)
     w = torch.randn(3, 2, 3)
     assert AF.conv(x, w, padding="same").shape == (3, 9)
-    with pytest.raises(SpecError, match="input has 2 channels but weight.shape\\[1\\]=1 with groups=1 expects 1"):
+    with pytest.raises(SpecError, match=r"input has 2 channels but weight.shape\[1\]=1 with groups=1 expects 1"):
         AF.conv(x, torch.randn(3, 1, 3))
     with pytest.raises(SpecError, match="padding_mode must be one of"):
         AF.conv(x, w, padding=1, padding_mode="mirror")
@@ -159,5 +159,5 @@ def test_unbatched_and_errors():
         AF.conv(x, w, padding=9, padding_mode="reflect")
     with pytest.raises(SpecError, match="minimum input size is 9"):
         AF.conv(x[:, :5], w, dilation=4)
-    with pytest.raises(SpecError, match="1 to 3 spatial axes|3 to 5 dimensions"):
+    with pytest.raises(SpecError, match=r"1 to 3 spatial axes|3 to 5 dimensions"):
         AF.conv(x, torch.randn(3, 2))

@@ -1,0 +1,229 @@
+"""Effective receptive fields (Luo, Li, Urtasun & Zemel 2016).
+
+The effective receptive field of an output is the gradient of that output with respect to the
+input: how much each input position actually moves it. It is averaged over random inputs (and,
+optionally, random re-initialisations of the weights), its magnitude summed over channels and
+normalised to a distribution over input positions, and summarised by a Gaussian fit (sigma
+per axis, from the second moments of the marginals), the radii holding 50/90/99% of the mass,
+and its size relative to the theoretical field.
+
+Examples:
+    >>> import torch
+    >>> net = torch.nn.Sequential(*[torch.nn.Conv1d(1, 1, 3, padding=1, bias=False) for _ in range(4)])
+    >>> for c in net:
+    ...     _ = torch.nn.init.constant_(c.weight, 1.0)
+    >>> e = erf(net, (1, 1, 41), samples=2)
+    >>> round(e.sigma[0] ** 2, 6)  # n (k^2 - 1) / 12 for n uniform layers of width k
+    2.666667
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from atrous.analysis.analyze import analyze
+from atrous.errors import SpecError
+from atrous.geometry import Field
+
+__all__ = ["ERF", "available_memory", "erf"]
+
+MASSES = (0.5, 0.9, 0.99)
+
+
+@dataclass
+class ERF:
+    """An effective receptive field.
+
+    Attributes:
+        map: the normalised gradient magnitude over the input's spatial axes (sums to 1).
+        output_index: the output position whose field this is (spatial index).
+        centre: centre of mass, in input positions (per axis).
+        sigma: standard deviation of each axis's marginal: the Gaussian fit's sigma.
+        radii: mass fraction -> the smallest Euclidean radius around ``centre`` holding it.
+        axis_radii: mass fraction -> per-axis radius of each marginal holding it.
+        trf: the theoretical receptive field size per axis (``None`` on a global axis).
+        samples: inputs averaged.
+    """
+
+    map: np.ndarray[Any, Any]
+    output_index: tuple[int, ...]
+    centre: tuple[float, ...]
+    sigma: tuple[float, ...]
+    radii: dict[float, float]
+    axis_radii: dict[float, tuple[float, ...]]
+    trf: tuple[int | None, ...]
+    samples: int
+
+    @property
+    def ratio(self) -> tuple[float | None, ...]:
+        """Per axis: the width holding 90% of the marginal's mass, ``2 r + 1``, over the TRF."""
+        r90 = self.axis_radii[0.9]
+        return tuple(None if t is None else (2 * r + 1) / t for r, t in zip(r90, self.trf))
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the theoretical field's area (positions) needed to hold 90% of the mass."""
+        if any(t is None for t in self.trf):
+            return None
+        flat = np.sort(self.map.ravel())[::-1]
+        needed = int(np.searchsorted(np.cumsum(flat), 0.9) + 1)
+        return needed / math.prod(t for t in self.trf if t is not None)
+
+    def gaussian(self) -> np.ndarray[Any, Any]:
+        """The fitted axis-aligned Gaussian on the map's grid (normalised to sum 1)."""
+        grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in self.map.shape], indexing="ij")
+        z = np.zeros(self.map.shape)
+        for g, c, s in zip(grids, self.centre, self.sigma):
+            z += ((g - c) / max(s, 1e-12)) ** 2
+        out = np.exp(-0.5 * z)
+        return out / out.sum()
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (``MemAvailable``), or a guess of 4 GiB."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def _reinit(model: nn.Module, seed: int) -> nn.Module:
+    fresh = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    for m in fresh.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    return fresh
+
+
+def erf(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    samples: int = 16,
+    reinit: int = 0,
+    output_index: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    max_memory: int | None = None,
+) -> ERF:
+    """The effective receptive field of one output of ``model``.
+
+    Args:
+        model: a ``torch.nn.Module`` taking ``(N, C, *spatial)`` (run in eval mode; its mode
+            is restored afterwards).
+        input_shape: ``(1, C, *spatial)`` (the batch size is ignored: ``samples`` are drawn).
+        samples: random standard-normal inputs to average.
+        reinit: also average over this many re-initialisations of the weights (each module's
+            ``reset_parameters``, seeded); 0 uses the model's weights only.
+        output_index: the output position (spatial index); default: the centre.
+        batch_size: inputs per backward pass (default: all samples at once, within memory).
+        seed: seed of the random inputs and re-initialisations.
+        max_memory: refuse before allocating when the estimate exceeds this many bytes
+            (default: half of the memory available now).
+
+    Returns:
+        An :class:`ERF`.
+
+    Raises:
+        SpecError: a bad argument, or an estimate above ``max_memory`` (the message gives both).
+    """
+    shape = tuple(int(n) for n in input_shape)
+    if len(shape) < 3:
+        raise SpecError(f"input_shape must be (N, C, *spatial), got {tuple(input_shape)!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise SpecError(f"samples must be an integer >= 1, got {samples!r}")
+    if isinstance(reinit, bool) or not isinstance(reinit, int) or reinit < 0:
+        raise SpecError(f"reinit must be an integer >= 0, got {reinit!r}")
+    report = analyze(model, (1, *shape[1:]))
+    out_node = report.node()
+    trf = tuple(f.size if isinstance(f, Field) else None for f in out_node.fields)
+    per_sample = sum(math.prod(n.shape[1:]) for n in report.nodes if n.shape) * 4 * 3  # activations, grads, temps
+    per_sample += math.prod(shape[1:]) * 4 * 2
+    limit = available_memory() // 2 if max_memory is None else int(max_memory)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) * (2 if reinit else 1)
+    bs = samples if batch_size is None else int(batch_size)
+    if bs < 1:
+        raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if batch_size is None:
+        bs = max(1, min(samples, (limit - param_bytes) // max(per_sample, 1)))
+    need = per_sample * bs + param_bytes
+    if need > limit:
+        raise SpecError(
+            f"the ERF of this model at input {shape[1:]} needs about {need / 2**30:.2f} GiB "
+            f"(batch {bs}); at most {limit / 2**30:.2f} GiB is allowed: lower batch_size or the input size, "
+            "or raise max_memory"
+        )
+    out_shape = out_node.shape
+    out_spatial = tuple(out_shape[2:]) if len(out_shape) > 2 else ()
+    if output_index is None:
+        index = tuple(n // 2 for n in out_spatial)
+    else:
+        index = tuple(int(i) for i in output_index)
+        if len(index) != len(out_spatial) or any(not 0 <= i < n for i, n in zip(index, out_spatial)):
+            raise SpecError(
+                f"output_index must be a position in the output's spatial size {out_spatial}, got {tuple(output_index)!r}"
+            )
+    total = torch.zeros(shape[2:], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    models = [model] if reinit == 0 else [_reinit(model, seed + 1 + r) for r in range(reinit)]
+    modes = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+            done = 0
+            while done < samples:
+                b = min(bs, samples - done)
+                x = torch.randn((b, *shape[1:]), generator=generator).requires_grad_(True)
+                y = m(x)
+                picked = y[(slice(None), slice(None)) + index] if index else y
+                picked.sum().backward()
+                assert x.grad is not None
+                total += x.grad.detach().abs().sum(dim=(0, 1)).double()
+                done += b
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+    grad = total.numpy()
+    mass = grad.sum()
+    if mass <= 0:
+        raise SpecError("the gradient of the chosen output is zero everywhere (no effective field)")
+    pmap = grad / mass
+    nd = pmap.ndim
+    coords = [np.arange(n, dtype=np.float64) for n in pmap.shape]
+    centre, sigma, axis_radii_list = [], [], []
+    for axis in range(nd):
+        marginal = pmap.sum(axis=tuple(a for a in range(nd) if a != axis))
+        c = float((marginal * coords[axis]).sum())
+        centre.append(c)
+        sigma.append(float(math.sqrt(max(0.0, (marginal * (coords[axis] - c) ** 2).sum()))))
+        axis_radii_list.append({q: _radius(np.abs(coords[axis] - c), marginal, q) for q in MASSES})
+    grids = np.meshgrid(*coords, indexing="ij")
+    dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre)))
+    radii = {q: _radius(dist.ravel(), pmap.ravel(), q) for q in MASSES}
+    axis_radii = {q: tuple(r[q] for r in axis_radii_list) for q in MASSES}
+    return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models))
+
+
+def _radius(dist: np.ndarray[Any, Any], weights: np.ndarray[Any, Any], q: float) -> float:
+    order = np.argsort(dist, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q - 1e-12))
+    return float(dist[order][min(i, len(order) - 1)])

@@ -1,0 +1,351 @@
+"""Frequency responses of dilated kernels (NumPy only).
+
+DESIGN section 4: *the dilated filter's frequency response is* ``H(d*w)``: *a cut-off*
+``w_c`` *becomes* ``w_c/d``; *a branch with dilation r may be strided by at most* ``M``
+*with* ``w_c/r <= pi/M`` *without aliasing.*
+
+A 1-d kernel ``k`` with taps at positions ``t*d`` (``t = 0..K-1``) has the response
+``H_d(w) = sum_t k[t] exp(-i w t d) = H(d w)``: the undilated response compressed by ``d``
+and repeated ``d`` times over ``[0, 2 pi)``. This is the DTFT of the kernel as an impulse
+response, the convention of :func:`numpy.fft.fft` applied to the zero-inserted kernel
+(:func:`atrous.reference.dilate_kernel`); PyTorch's layers cross-correlate, whose response
+is the complex conjugate: the magnitudes, cut-offs and strides here are the same for both.
+Everything is computed from the undilated kernel, evaluated at ``d*w`` (one source of
+truth); cut-offs of dilated kernels are the undilated cut-off divided by ``d``.
+
+Examples:
+    >>> import numpy as np
+    >>> box = [1.0, 1.0, 1.0]
+    >>> w, H = frequency_response(box, dilation=2, n=5)      # w = 0, pi/4, pi/2, 3pi/4, pi
+    >>> np.round(np.abs(H), 6).tolist()                        # |1 + 2 cos 2w|: zero at pi/3
+    [3.0, 1.0, 1.0, 1.0, 3.0]
+    >>> round(cutoff(box), 6), round(cutoff(box, dilation=6), 6)  # arccos((3/sqrt(2) - 1)/2), /6
+    (0.975613, 0.162602)
+    >>> aspp_alias_free_strides((6, 12, 18), kernel=box)
+    {6: 19, 12: 38, 18: 57}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from atrous.errors import SpecError
+from atrous.geometry.spec import check_int
+
+__all__ = [
+    "HALF_POWER",
+    "alias_free_stride",
+    "aspp_alias_free_strides",
+    "cutoff",
+    "dtft",
+    "frequency_response",
+    "magnitude_response",
+    "response_2d",
+]
+
+Array = np.ndarray[Any, Any]
+
+#: The half-power level: ``cutoff`` finds the -3 dB frequency by default.
+HALF_POWER = 1.0 / math.sqrt(2.0)
+
+
+def _as_kernel(kernel: object, ndim: int) -> Array:
+    """``kernel`` as a finite float64 (or complex128) array of ``ndim`` axes, else SpecError."""
+    detach = getattr(kernel, "detach", None)
+    if callable(detach):  # a torch tensor: no torch import needed
+        kernel = detach().cpu().numpy()
+    try:
+        k = np.asarray(kernel)
+        if not np.iscomplexobj(k):
+            k = k.astype(np.float64)
+    except (TypeError, ValueError):
+        raise SpecError(f"kernel must be a {ndim}-d array of numbers, got {kernel!r}") from None
+    if k.ndim != ndim:
+        raise SpecError(f"kernel must be a {ndim}-d array, got shape {k.shape}")
+    if k.size == 0:
+        raise SpecError(f"kernel must have at least one tap, got shape {k.shape}")
+    if not np.all(np.isfinite(k)):
+        raise SpecError(f"kernel must be finite, got {k.tolist()}")
+    return k
+
+
+def _dtft(k: Array, w: Array) -> Array:
+    """``sum_t k[t] exp(-i w t)`` for every ``w`` (the undilated response)."""
+    t = np.arange(k.shape[0], dtype=np.float64)
+    return np.exp(-1j * np.multiply.outer(w, t)) @ k
+
+
+def dtft(kernel: object, w: object, dilation: int = 1) -> Array:
+    """The response ``H_d(w) = H(d*w) = sum_t k[t] exp(-i w t d)`` at arbitrary frequencies.
+
+    Args:
+        kernel: 1-d taps ``k[t]`` (array-like or a torch tensor).
+        w: frequencies in radians per sample (any shape).
+        dilation: ``d``, the spacing of the taps.
+
+    Returns:
+        Complex array of the shape of ``w``.
+
+    Examples:
+        >>> import numpy as np
+        >>> H = dtft([1.0, 1.0], [0.0, np.pi / 2, np.pi])   # 1 + exp(-i w)
+        >>> (np.round(H.real, 6) + 0.0).tolist(), (np.round(H.imag, 6) + 0.0).tolist()
+        ([2.0, 1.0, 0.0], [0.0, -1.0, 0.0])
+        >>> np.allclose(dtft([1.0, 1.0], 0.3, dilation=4), dtft([1.0, 1.0], 1.2))
+        True
+    """
+    k = _as_kernel(kernel, 1)
+    d = check_int("dilation", dilation, 1)
+    ws = np.asarray(w, dtype=np.float64)
+    return _dtft(k, d * ws)
+
+
+def _grid(n: int) -> Array:
+    return np.linspace(0.0, np.pi, check_int("n", n, 2))
+
+
+def frequency_response(kernel: object, dilation: int = 1, n: int = 1024) -> tuple[Array, Array]:
+    """The complex response of a dilated 1-d kernel on ``n`` frequencies of ``[0, pi]``.
+
+    DESIGN section 4: the dilated filter's response is ``H(d*w)``, the undilated one
+    compressed by ``d`` and repeated ``d`` times; this evaluates exactly that.
+
+    Args:
+        kernel: 1-d taps ``k[t]``, placed at positions ``t * dilation``.
+        dilation: ``d >= 1``.
+        n: number of frequencies, ``w = linspace(0, pi, n)`` (both ends included).
+
+    Returns:
+        ``(w, H)``: float64 ``(n,)`` and complex128 ``(n,)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> w, H = frequency_response([0.25, 0.5, 0.25], dilation=3, n=4)  # w = 0, pi/3, 2pi/3, pi
+        >>> np.round(np.abs(H), 12).tolist()                               # cos^2(3w/2)
+        [1.0, 0.0, 1.0, 0.0]
+    """
+    w = _grid(n)
+    return w, dtft(kernel, w, dilation)
+
+
+def magnitude_response(kernel: object, dilation: int = 1, n: int = 1024) -> tuple[Array, Array]:
+    """``(w, |H_d(w)|)`` on ``n`` frequencies of ``[0, pi]`` (see :func:`frequency_response`).
+
+    Examples:
+        >>> import numpy as np
+        >>> w, mag = magnitude_response([1.0, 1.0, 1.0], dilation=2, n=3)   # w = 0, pi/2, pi
+        >>> mag.round(12).tolist()
+        [3.0, 1.0, 3.0]
+    """
+    w, h = frequency_response(kernel, dilation, n)
+    return w, np.abs(h)
+
+
+def _check_level(level: float) -> float:
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise SpecError(f"level must be a number in (0, 1), got {level!r}") from None
+    if not 0.0 < lv < 1.0:
+        raise SpecError(f"level must be a number in (0, 1) (a fraction of |H(0)|), got {level!r}")
+    return lv
+
+
+def _undilated_cutoff(k: Array, level: float) -> float:
+    """First ``w`` in ``(0, pi]`` with ``|H(w)| = level * |H(0)|`` for the undilated kernel:
+    a dense scan for the first sample at or below the level, then bisection to machine
+    precision between it and the sample before."""
+    dc = abs(complex(k.sum()))
+    scale = float(np.abs(k).sum())
+    if dc <= 1e-12 * scale:
+        raise SpecError(
+            f"cutoff needs a lowpass kernel, but |H(0)| = |sum(kernel)| = {dc:.3g} is zero "
+            f"(kernel {k.tolist()}): the cut-off is defined relative to the DC gain"
+        )
+    target = level * dc
+
+    def excess(w: float) -> float:
+        return float(abs(_dtft(k, np.array([w]))[0])) - target
+
+    n = max(4096, 64 * k.shape[0])
+    w = np.linspace(0.0, np.pi, n)
+    below = np.nonzero(np.abs(_dtft(k, w)) - target <= 0.0)[0]
+    if below.size == 0:
+        raise SpecError(
+            f"|H(w)| of kernel {k.tolist()} never falls to {level:.6g} * |H(0)| on [0, pi]: not a lowpass kernel at this level"
+        )
+    hi = float(w[below[0]])
+    lo = float(w[below[0] - 1])  # below[0] >= 1: excess(0) = dc - target > 0
+    if excess(hi) == 0.0:
+        return hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if excess(mid) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def cutoff(kernel: object, dilation: int = 1, level: float = HALF_POWER) -> float:
+    """The first frequency where ``|H_d(w)|`` falls to ``level * |H_d(0)|``.
+
+    DESIGN section 4: a cut-off ``w_c`` becomes ``w_c/d`` under dilation ``d``. It is
+    computed that way: root-finding on the undilated response, then division by ``d``, so
+    ``cutoff(k, d) == cutoff(k, 1) / d`` holds exactly.
+
+    Args:
+        kernel: 1-d taps of a lowpass kernel (``sum(kernel) != 0``).
+        dilation: ``d >= 1``.
+        level: fraction of the DC gain, in ``(0, 1)``; the default ``1/sqrt(2)`` is the
+            half-power (-3 dB) point.
+
+    Returns:
+        The cut-off in radians per sample, in ``(0, pi/d]``.
+
+    Raises:
+        SpecError: if ``|H(0)| = |sum(kernel)| == 0`` (no DC gain to fall from), if the
+            response never falls to the level on ``[0, pi]``, or on invalid arguments.
+
+    Examples:
+        >>> import numpy as np
+        >>> wc = cutoff([0.25, 0.5, 0.25])        # cos^2(w/2) = 1/sqrt(2)
+        >>> bool(np.isclose(wc, 2 * np.arccos(2 ** -0.25)))
+        True
+        >>> cutoff([0.25, 0.5, 0.25], dilation=4) == wc / 4
+        True
+        >>> cutoff([1.0, -1.0])
+        Traceback (most recent call last):
+        ...
+        atrous.errors.SpecError: cutoff needs a lowpass kernel, but |H(0)| = |sum(kernel)| = 0 is zero (kernel [1.0, -1.0]): the cut-off is defined relative to the DC gain
+    """
+    k = _as_kernel(kernel, 1)
+    d = check_int("dilation", dilation, 1)
+    return _undilated_cutoff(k, _check_level(level)) / d
+
+
+def _check_cutoff(value: object) -> float:
+    try:
+        wc = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(f"cutoff must be a number in (0, pi], got {value!r}") from None
+    if not 0.0 < wc <= np.pi * (1.0 + 1e-12):
+        raise SpecError(f"cutoff must be a frequency in (0, pi] radians per sample, got {value!r}")
+    return wc
+
+
+def alias_free_stride(dilation: int, cutoff: float) -> int:
+    """The largest stride ``M`` after a branch of dilation ``r`` that does not alias.
+
+    DESIGN section 4: a branch with dilation ``r`` (cut-off ``w_c/r``) may be strided by at
+    most ``M`` with ``w_c/r <= pi/M``, i.e. ``M = floor(pi * r / w_c)``. Ratios within a
+    relative ``1e-9`` of an integer count as that integer (so ``w_c = pi/3`` gives exactly
+    ``3 r`` despite rounding).
+
+    Args:
+        dilation: ``r >= 1``, the branch's dilation.
+        cutoff: ``w_c`` in ``(0, pi]``, the cut-off of the *undilated* kernel (e.g.
+            :func:`cutoff` with ``dilation=1``).
+
+    Returns:
+        ``M >= r`` (``M >= 1``).
+
+    Examples:
+        >>> import math
+        >>> alias_free_stride(1, math.pi / 2), alias_free_stride(6, math.pi / 2)
+        (2, 12)
+        >>> alias_free_stride(4, math.pi / 3)
+        12
+        >>> alias_free_stride(2, 0.0)
+        Traceback (most recent call last):
+        ...
+        atrous.errors.SpecError: cutoff must be a frequency in (0, pi] radians per sample, got 0.0
+    """
+    r = check_int("dilation", dilation, 1)
+    wc = _check_cutoff(cutoff)
+    ratio = np.pi * r / wc
+    return max(1, math.floor(ratio * (1.0 + 1e-9)))
+
+
+def aspp_alias_free_strides(
+    rates: Sequence[int], kernel: object = None, *, cutoff: float | None = None, level: float = HALF_POWER
+) -> dict[int, int]:
+    """The largest alias-free stride of each ASPP branch: ``{rate: floor(pi * rate / w_c)}``.
+
+    Give exactly one of ``kernel`` (its cut-off at ``level`` is computed) or ``cutoff`` (the
+    undilated kernel's ``w_c``).
+
+    Args:
+        rates: the branches' dilations, e.g. DeepLab's ``(6, 12, 18)``.
+        kernel: 1-d taps shared by the branches (the per-axis profile of a 2-d kernel).
+        cutoff: ``w_c`` in ``(0, pi]`` instead of a kernel.
+        level: the cut-off level when ``kernel`` is given.
+
+    Examples:
+        >>> import math
+        >>> aspp_alias_free_strides((6, 12, 18), cutoff=math.pi / 2)
+        {6: 12, 12: 24, 18: 36}
+    """
+    if (kernel is None) == (cutoff is None):
+        raise SpecError("give exactly one of kernel (1-d taps) or cutoff (radians in (0, pi])")
+    if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
+        raise SpecError(f"rates must be a sequence of ints >= 1, got {rates!r}")
+    rs = [check_int(f"rates[{i}]", r, 1) for i, r in enumerate(rates)]
+    if not rs:
+        raise SpecError("rates must list at least one dilation, got []")
+    wc = _undilated_cutoff(_as_kernel(kernel, 1), _check_level(level)) if kernel is not None else _check_cutoff(cutoff)
+    return {r: alias_free_stride(r, wc) for r in rs}
+
+
+def response_2d(kernel2d: object, dilation: int | Sequence[int] = (1, 1), n: int = 128) -> tuple[Array, Array]:
+    """``|H(w_y, w_x)|`` of a dilated 2-d kernel on an ``n x n`` grid, by the FFT of the
+    zero-inserted kernel (:func:`atrous.reference.dilate_kernel`).
+
+    DESIGN section 4 per axis: ``H_d(w_y, w_x) = H(d_y w_y, d_x w_x)``: the dilated response
+    tiles the undilated one ``d_y x d_x`` times over the frequency square.
+
+    Args:
+        kernel2d: ``(K_y, K_x)`` taps.
+        dilation: an int or a pair ``(d_y, d_x)``.
+        n: grid points per axis; at least the dilated extent ``d (K - 1) + 1`` of each axis.
+
+    Returns:
+        ``(w, mag)``: ``w`` the ``n`` frequencies of each axis, centred (``-pi`` to
+        ``pi - 2 pi / n``, :func:`numpy.fft.fftshift` order, zero at index ``n // 2``), and
+        ``mag[i, j] = |H(w[i], w[j])|`` (rows: ``w_y``, columns: ``w_x``).
+
+    Examples:
+        >>> import numpy as np
+        >>> w, mag = response_2d(np.ones((3, 3)), dilation=2, n=12)
+        >>> float(w[6]), float(mag[6, 6])                   # DC: the sum of the taps
+        (0.0, 9.0)
+        >>> float(mag[0, 0])                                # (pi, pi) aliases to DC for d = 2
+        9.0
+    """
+    from atrous.reference import dilate_kernel
+
+    k = _as_kernel(kernel2d, 2)
+    if isinstance(dilation, Sequence) and not isinstance(dilation, str):
+        if len(dilation) != 2:
+            raise SpecError(f"dilation must be an int or a pair (d_y, d_x), got {dilation!r}")
+        ds = (check_int("dilation[0]", dilation[0], 1), check_int("dilation[1]", dilation[1], 1))
+    else:
+        d0 = check_int("dilation", dilation, 1)
+        ds = (d0, d0)
+    size = check_int("n", n, 1)
+    extent = tuple(d * (kk - 1) + 1 for d, kk in zip(ds, k.shape))
+    if size < max(extent):
+        raise SpecError(f"n must be at least the dilated kernel's extent {max(extent)} (shape {extent}), got {n}")
+    if np.iscomplexobj(k):
+        dil = dilate_kernel(k.real, ds) + 1j * dilate_kernel(k.imag, ds)
+    else:
+        dil = dilate_kernel(k, ds)
+    mag = np.abs(np.fft.fftshift(np.fft.fft2(dil, s=(size, size))))
+    w = np.fft.fftshift(np.fft.fftfreq(size)) * 2.0 * np.pi
+    return w, mag
