@@ -16,7 +16,7 @@ endif
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench install install-dev clean
+.PHONY: demo test check bench install install-dev clean browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/atrous tour
+	@$(VENV)/bin/atrous report -o report/ | sed 's/^/report written: /'
 
-test: $(VENV)/.installed-dev
+# headless Chromium for the report's browser test (Debian packages; skipped where apt cannot run)
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+	    || echo "note: could not install chromium/chromium-driver; the browser test will say why it skips"; }
+
+test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 check: $(VENV)/.installed-dev
@@ -49,7 +56,9 @@ check: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy atrous/geometry atrous/errors.py
 
 bench: $(VENV)/.installed-dev
-	$(VENV)/bin/atrous bench
+	$(VENV)/bin/atrous bench analysis
+	$(VENV)/bin/atrous bench animations
+	$(VENV)/bin/atrous bench stream
 
 clean:
 	rm -rf $(VENV) report build dist *.egg-info

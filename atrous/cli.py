@@ -33,7 +33,7 @@ from atrous.geometry.spec import PADDING_MODES
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "tour")
+COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "report", "animate", "plot", "bench", "tour")
 
 
 class CLIError(Exception):
@@ -571,6 +571,39 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from atrous.viz.report import build_report
+
+    if a.model is None:
+        if a.input is not None or a.weights is not None:
+            raise CLIError("--input and --weights go with a MODEL")
+        index = build_report(a.output, progress=not a.no_progress)
+    else:
+        model, default = _load_model(a.model, a.weights, meta=False)
+        shape = _input_shape(a, default)
+        index = build_report(a.output, model, shape, model_name=a.model, progress=not a.no_progress)
+    print(index.resolve())
+    return 0
+
+
+BENCHES = ("analysis", "stream", "animations", "ops")
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    script = root / f"bench_{a.name}.py"
+    if not script.is_file():
+        raise CLIError(f"benchmark {a.name!r} needs the source checkout's benchmarks/ folder ({script} not found)")
+    spec = importlib.util.spec_from_file_location(f"_atrous_bench_{a.name}", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(a.args))
+
+
 def cmd_tour(a: argparse.Namespace) -> int:
     from atrous.tour import tour
 
@@ -634,6 +667,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list pointwise and reshaping nodes")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("report", help="the HTML report (built-in examples, or MODEL)")
+    p.add_argument("model", nargs="?", help="builtin:NAME or MODULE:CALLABLE (default: the built-in examples)")
+    p.add_argument("-o", "--output", default="report", help="output folder (default report/)")
+    p.add_argument("-i", "--input", help="input shape N,C,*spatial for MODEL")
+    p.add_argument("--weights", help="a state_dict file for MODEL (torch.load weights_only=True)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="run a benchmark from benchmarks/ (writes BENCHMARKS.md)")
+    p.add_argument("name", choices=BENCHES, help="which benchmark")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("tour", help="a tour of the arithmetic (the seeds' examples)")
     p.set_defaults(func=cmd_tour)

@@ -187,6 +187,11 @@ def min_input_size(axis: Axis) -> int:
     return 1
 
 
+def _transposed_length(axis: Axis, n: int, output_padding: int) -> int:
+    """``(n-1)*s - lo - hi + d*(k-1) + output_padding + 1`` (may be < 1: the caller checks)."""
+    return (n - 1) * axis.stride - axis.lo - axis.hi + axis.effective_kernel + output_padding
+
+
 def axis_length(axis: Axis, n: int, index: int | None = None) -> int:
     """Output length of one resolved axis for input length ``n`` (raises SpecError)."""
     k, s, d, lo, hi = axis.kernel, axis.stride, axis.dilation, axis.lo, axis.hi
@@ -195,7 +200,7 @@ def axis_length(axis: Axis, n: int, index: int | None = None) -> int:
     if axis.kind in ("upsample", "linear"):
         return n * s
     if axis.kind == "transposed":
-        o = (n - 1) * s - lo - hi + e + axis.output_padding
+        o = _transposed_length(axis, n, axis.output_padding)
         if o < 1:
             raise SpecError(
                 f"padding=({lo}, {hi}){where} removes more than the transposed convolution produces for "
@@ -302,19 +307,27 @@ def output_padding_range(input_size, kernel_size, stride=1, padding=0, dilation=
         >>> output_padding_range((4, 4), 3, stride=(1, 3))
         (range(0, 1), range(0, 3))
     """
+    ranges, is_tuple = _transposed_ranges(input_size, kernel_size, stride, padding, dilation)
+    ops = [r for _, r in ranges]
+    return tuple(ops) if is_tuple else ops[0]
+
+
+def _transposed_ranges(
+    input_size: int | Sequence[int], kernel_size: object, stride: object, padding: object, dilation: object
+) -> tuple[list[tuple[int, range]], bool]:
+    """Per axis: the output length without output_padding, and the valid output_padding values."""
     sizes, is_tuple = _normalise_size("input_size", input_size)
-    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))
-    assert isinstance(spec, ConvSpec)
-    ranges = []
+    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))  # type: ignore[arg-type]
+    out = []
     for i, ax in enumerate(spec.axes(sizes)):
-        top = max(ax.stride, ax.dilation)
-        o0 = (sizes[i] - 1) * ax.stride - ax.lo - ax.hi + ax.effective_kernel
-        first = max(0, 1 - o0)
-        if isinstance(spec.padding[i], str) and spec.padding[i] == "same":
-            first = top = ax.output_padding  # chosen by the mode
-            top += 1
-        ranges.append(range(first, max(first, top)))
-    return tuple(ranges) if is_tuple else ranges[0]
+        base = _transposed_length(ax, sizes[i], 0)
+        if spec.padding[i] == "same":  # the mode chooses output_padding
+            ops = range(ax.output_padding, ax.output_padding + 1)
+        else:
+            first = max(0, 1 - base)
+            ops = range(first, max(first, max(ax.stride, ax.dilation)))
+        out.append((base, ops))
+    return out, is_tuple
 
 
 @overload
@@ -340,15 +353,8 @@ def valid_output_sizes(input_size, kernel_size, stride=1, padding=0, dilation=1)
         >>> valid_output_sizes(4, 3, stride=2, padding=1)
         range(7, 9)
     """
-    sizes, is_tuple = _normalise_size("input_size", input_size)
-    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))
-    ranges = output_padding_range(sizes, kernel_size, stride, padding, dilation)
-    out = []
-    for i, ax in enumerate(spec.axes(sizes)):
-        base = (sizes[i] - 1) * ax.stride - ax.lo - ax.hi + ax.effective_kernel
-        if isinstance(spec.padding[i], str) and spec.padding[i] == "same":
-            base -= ax.output_padding
-        out.append(range(base + ranges[i].start, base + ranges[i].stop))
+    ranges, is_tuple = _transposed_ranges(input_size, kernel_size, stride, padding, dilation)
+    out = [range(base + ops.start, base + ops.stop) for base, ops in ranges]
     return tuple(out) if is_tuple else out[0]
 
 
