@@ -67,6 +67,7 @@ _POINTWISE_FUNCS = {
     "pow", "clamp", "clamp_", "clip", "square", "sin", "cos", "erf", "reciprocal", "sign", "floor", "ceil",
     "round", "log1p", "expm1", "logsigmoid", "prelu", "glu", "threshold", "normalize", "chunk", "split",
     "tensor_split", "unbind", "__getitem_tuple__", "requires_grad_", "cpu", "cuda", "masked_fill", "nan_to_num",
+    "real", "imag", "data", "conj", "angle",
 }  # fmt: skip
 _BINARY = {
     "add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "mul",
@@ -490,15 +491,30 @@ def analyze(
     )
     nodes[INPUT] = inp
     order = [inp]
+    scopes: dict[str, list[AxisField]] = {}  # declared module path -> the field entering it
     for call in tr.calls:
-        node = _interpret(call, nodes, nd, declared)
+        node = _interpret(call, nodes, nd, declared, scopes)
         nodes[node.name] = node
         order.append(node)
     output = tr.outputs[0] if tr.outputs else order[-1].name
     return Report(order, output, tr)
 
 
-def _interpret(call: Call, nodes: Mapping[str, Node], nd: int, declared: Mapping[str, LayerSpec | str]) -> Node:
+def _scope(module: str, declared: Mapping[str, LayerSpec | str]) -> str | None:
+    """The declared module path that ``module`` lies in (itself or an ancestor), if any."""
+    for key in declared:
+        if module == key or module.startswith(key + "."):
+            return key
+    return None
+
+
+def _interpret(
+    call: Call,
+    nodes: Mapping[str, Node],
+    nd: int,
+    declared: Mapping[str, LayerSpec | str],
+    scopes: dict[str, list[AxisField]] | None = None,
+) -> Node:
     ins = [nodes[n] for n in call.inputs if n in nodes]
     first = ins[0] if ins else None
     in_fields: list[AxisField] = list(first.fields) if first else [None] * nd
@@ -518,7 +534,19 @@ def _interpret(call: Call, nodes: Mapping[str, Node], nd: int, declared: Mapping
         spatial=first.spatial if first else 0,
     )
     f = call.func
-    declaration = declared.get(call.module) if call.module in declared else declared.get(f)
+    scope = _scope(call.module, declared) if call.module else None
+    if scope is not None and scopes is not None:
+        # a declared module is one step, however many calls it makes: every call inside it
+        # gets the declared field of what entered the module
+        outside = [n for n in ins if not (n.module == scope or n.module.startswith(scope + "."))]
+        if scope not in scopes or outside:
+            entry = outside[0] if outside else first
+            scopes[scope] = list(entry.fields) if entry else [None] * nd
+            scope_in_shape = entry.shape if entry else in_shape
+            scopes[scope + "\0shape"] = scope_in_shape  # type: ignore[assignment]
+        node.fields = list(scopes[scope])
+        return _apply_declared(node, declared[scope], scopes[scope + "\0shape"], out_shape, nd)  # type: ignore[arg-type]
+    declaration = declared.get(f)
     if declaration is not None:
         return _apply_declared(node, declaration, in_shape, out_shape, nd)
     spatial_in = first.spatial if first else 0

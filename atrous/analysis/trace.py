@@ -196,6 +196,14 @@ def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def _input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype the model computes in: that of its first floating parameter (float32 if none)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
 def _shape(value: Any) -> tuple[int, ...] | None:
     if isinstance(value, torch.Tensor):
         return tuple(int(n) for n in value.shape)
@@ -259,7 +267,8 @@ def _trace_fx(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
 
     runner = _Runner()
     state = {f"gm.{k}": v for k, v in _meta_state(gm).items()}
-    torch.func.functional_call(runner, state, (torch.empty(input_shape, device="meta"),), strict=False)
+    x = torch.empty(input_shape, device="meta", dtype=_input_dtype(model))
+    torch.func.functional_call(runner, state, (x,), strict=False)
 
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
 
@@ -326,6 +335,16 @@ def _trace_fx(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
             module_path = value[0] if isinstance(value, tuple) else str(key)
             mtype = value[1] if isinstance(value, tuple) else ""
             module_type = mtype.__name__ if isinstance(mtype, type) else str(mtype).rsplit(".", 1)[-1]
+        if node.op == "call_function" and node.target is getattr and node.args and isinstance(node.args[0], fx.Node):
+            # fx creates attribute nodes where they are used: they belong to the producer's module
+            producer = node.args[0]
+            stack = producer.meta.get("nn_module_stack") or {}
+            module_path, module_type = "", ""
+            if stack:
+                key, value = list(stack.items())[-1]
+                module_path = value[0] if isinstance(value, tuple) else str(key)
+                mtype = value[1] if isinstance(value, tuple) else ""
+                module_type = mtype.__name__ if isinstance(mtype, type) else str(mtype).rsplit(".", 1)[-1]
         spec = None
         count = 0
         if node.op == "call_module":
@@ -338,6 +357,8 @@ def _trace_fx(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
             inputs = _tensor_inputs((args, extra), node.kwargs and ref(dict(node.kwargs)))
         else:
             func = _func_name(node.target) if node.op == "call_function" else str(node.target)
+            if node.op == "call_function" and node.target is getattr and len(node.args) > 1:
+                func = str(node.args[1])  # the attribute: real, imag, T, ...
             args = ref(tuple(node.args))
             kwargs = ref(dict(node.kwargs))
             inputs = _tensor_inputs(args, kwargs)
@@ -458,12 +479,30 @@ class _Recorder(TorchFunctionMode):
         out = func(*args, **kwargs)
         if self.leaf_depth == 0:
             name = _func_name(func)
-            if name not in ("dim", "size", "__get__", "numel", "__len__", "is_floating_point", "__bool__"):
+            if name == "__get__":  # a tensor property: name it after the attribute (real, imag, T, ...)
+                name = getattr(getattr(func, "__self__", None), "__name__", "__get__")
+                if name in ("shape", "dtype", "device", "requires_grad", "grad_fn", "is_cuda", "layout", "ndim", "__get__"):
+                    return out
+            if name not in ("dim", "size", "numel", "__len__", "is_floating_point", "__bool__"):
                 self.record(name, args, kwargs, out)
         return out
 
 
 def _trace_hooks(model: nn.Module, input_shape: tuple[int, ...], failure: str) -> Trace:
+    try:
+        return _run_hooks(model, input_shape, failure, real=False)
+    except _DataDependent:
+        # the forward branches on tensor values, which the meta device cannot know: run once on
+        # a random input (this allocates activations, unlike the meta runs)
+        note = "data-dependent control flow: traced on a real random input"
+        return _run_hooks(model, input_shape, f"{failure}; {note}" if failure else note, real=True)
+
+
+class _DataDependent(Exception):
+    pass
+
+
+def _run_hooks(model: nn.Module, input_shape: tuple[int, ...], failure: str, real: bool) -> Trace:
     rec = _Recorder()
     handles = []
     names = {m: n for n, m in model.named_modules()}
@@ -485,15 +524,21 @@ def _trace_hooks(model: nn.Module, input_shape: tuple[int, ...], failure: str) -
     for m in model.modules():
         handles.append(m.register_forward_pre_hook(pre))
         handles.append(m.register_forward_hook(post))
-    x = torch.empty(input_shape, device="meta")
+    dtype = _input_dtype(model)
+    if real:
+        x = torch.randn(input_shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    else:
+        x = torch.empty(input_shape, device="meta", dtype=dtype)
     rec.ids[id(x)] = INPUT
     rec.keep.append(x)
-    state = _meta_state(model)
+    state = None if real else _meta_state(model)
     try:
-        with rec:
-            out = torch.func.functional_call(model, state, (x,), strict=False)
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        with rec, torch.no_grad():
+            out = model(x) if state is None else torch.func.functional_call(model, state, (x,), strict=False)
+    except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError) as exc:
         first = " ".join(str(exc).split())[:300]
+        if not real and ("meta tensor" in first or "data-dependent" in first or "meta device" in first):
+            raise _DataDependent(first) from None
         raise SpecError(f"the model fails on input shape {input_shape}: {type(exc).__name__}: {first}") from None
     finally:
         for h in handles:

@@ -468,7 +468,7 @@ class ConvSpec(_Spec):
                 axis=i,
             )
             pads.append((lo, hi))
-            ops.append(op if isinstance(self.padding[i], str) else self.output_padding[i])
+            ops.append(op if self.padding[i] == "same" else self.output_padding[i])
         return ConvSpec(
             self.kernel_size,
             self.stride,

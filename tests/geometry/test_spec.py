@@ -104,6 +104,18 @@ def test_transposed_modes_are_adjoints():
     assert output_size(7, 3, padding="full", transposed=True) == 5
 
 
+def test_modes_keep_output_padding():
+    import torch
+    import torch.nn.functional as F
+
+    for mode, pad in (("full", 2), ("causal", None), ("valid", 0)):
+        spec = ConvSpec(3, 2, mode, transposed=True, output_padding=1).resolve(4)
+        assert spec.output_padding == (1,)
+        if pad is not None:
+            expected = F.conv_transpose1d(torch.zeros(1, 1, 4), torch.zeros(1, 1, 3), stride=2, padding=pad, output_padding=1)
+            assert output_size(4, 3, 2, mode, transposed=True, output_padding=1) == expected.shape[-1]
+
+
 def test_same_with_stride_needs_input_size():
     with pytest.raises(SpecError, match="depends on the input size"):
         ConvSpec(3, stride=2, padding="same").resolve()
