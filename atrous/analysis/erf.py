@@ -193,7 +193,7 @@ def erf(
                 b = min(bs, samples - done)
                 x = torch.randn((b, *shape[1:]), generator=generator).requires_grad_(True)
                 y = m(x)
-                picked = y[(slice(None), slice(None)) + index] if index else y
+                picked = y[(slice(None), slice(None), *index)] if index else y
                 picked.sum().backward()
                 assert x.grad is not None
                 total += x.grad.detach().abs().sum(dim=(0, 1)).double()

@@ -481,7 +481,17 @@ class _Recorder(TorchFunctionMode):
             name = _func_name(func)
             if name == "__get__":  # a tensor property: name it after the attribute (real, imag, T, ...)
                 name = getattr(getattr(func, "__self__", None), "__name__", "__get__")
-                if name in ("shape", "dtype", "device", "requires_grad", "grad_fn", "is_cuda", "layout", "ndim", "__get__"):
+                if name in (
+                    "shape",
+                    "dtype",
+                    "device",
+                    "requires_grad",
+                    "grad_fn",
+                    "is_cuda",
+                    "layout",
+                    "ndim",
+                    "__get__",
+                ):
                     return out
             if name not in ("dim", "size", "numel", "__len__", "is_floating_point", "__bool__"):
                 self.record(name, args, kwargs, out)

@@ -112,7 +112,9 @@ def test_modes_keep_output_padding():
         spec = ConvSpec(3, 2, mode, transposed=True, output_padding=1).resolve(4)
         assert spec.output_padding == (1,)
         if pad is not None:
-            expected = F.conv_transpose1d(torch.zeros(1, 1, 4), torch.zeros(1, 1, 3), stride=2, padding=pad, output_padding=1)
+            expected = F.conv_transpose1d(
+                torch.zeros(1, 1, 4), torch.zeros(1, 1, 3), stride=2, padding=pad, output_padding=1
+            )
             assert output_size(4, 3, 2, mode, transposed=True, output_padding=1) == expected.shape[-1]
 
 
