@@ -586,6 +586,71 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_animate(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from atrous.viz.animate import animate, svg
+
+    spec, sizes, nd = _conv_from_args(a, a.transposed, a.output_padding)
+    if len(sizes) > 2:
+        raise CLIError(f"animations draw 1-d and 2-d convolutions; the input size {a.input} has {len(sizes)} axes")
+    size = sizes if nd else sizes[0]
+    out = Path(a.output)
+    if out.suffix.lower() not in (".gif", ".png", ".apng", ".svg"):
+        raise CLIError(f"--output must end in .gif, .apng, .png or .svg, got {a.output!r}")
+    if a.fps <= 0:
+        raise CLIError(f"--fps must be positive, got {a.fps}")
+    if out.suffix.lower() == ".svg":
+        out.write_text(svg(spec, size, frame=a.frame))
+    else:
+        animate(spec, size, out, fps=a.fps, cell=a.cell)
+    print(out.resolve())
+    return 0
+
+
+PLOTS = ("coverage", "checkerboard", "frequency", "detection", "rf", "erf")
+
+
+def cmd_plot(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from atrous.viz import figures
+
+    out = Path(a.output)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise CLIError(f"--output must end in .png or .svg, got {a.output!r}")
+    k = _int(a.kernel_size, "kernel size")
+    if a.figure == "coverage":
+        groups = a.rates or ["2,2,2", "1,2,5"]
+        rates = [tuple(_int(t, "dilation") for t in g.split(",")) for g in groups]
+        figures.coverage_map(rates, k, path=out)
+    elif a.figure == "checkerboard":
+        specs = [ConvSpec((k, k), _int(a.stride, "stride"), _shape_padding(a.padding), transposed=True)]
+        figures.checkerboard_map(specs, path=out)
+    elif a.figure == "frequency":
+        try:
+            kernel = [float(t) for t in a.kernel.split(",")]
+        except ValueError:
+            raise CLIError(f"--kernel must be comma-separated numbers, got {a.kernel!r}") from None
+        dil = tuple(_int(t, "dilation") for t in a.dilations.split(","))
+        figures.frequency_response(kernel, dilations=dil, path=out)
+    elif a.figure == "detection":
+        figures.detection_probability(path=out)
+    else:
+        if a.model is None:
+            raise CLIError(f"plot {a.figure} needs --model builtin:NAME or MODULE:CALLABLE")
+        from atrous.analysis import analyze, erf
+
+        model, default = _load_model(a.model, a.weights, meta=a.figure == "rf")
+        shape = _input_shape(a, default)
+        if a.figure == "rf":
+            figures.rf_growth(analyze(model, shape), path=out)
+        else:
+            figures.erf_heatmap(erf(model, shape, samples=a.samples), title=f"{a.model}: effective receptive field", path=out)
+    print(out.resolve())
+    return 0
+
+
 BENCHES = ("analysis", "stream", "animations", "ops")
 
 
@@ -675,6 +740,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="a state_dict file for MODEL (torch.load weights_only=True)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("animate", help="an animation (GIF/APNG) or one frame (SVG) of a convolution")
+    _add_conv_args(p)
+    p.add_argument("-t", "--transposed", action="store_true", help="transposed convolution")
+    p.add_argument("--output-padding", default="0", help="output padding of a transposed convolution")
+    p.add_argument("-o", "--output", default="conv.gif", help="file: .gif, .apng, .png (first frame) or .svg")
+    p.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
+    p.add_argument("--cell", type=int, default=24, help="pixels per cell (default 24)")
+    p.add_argument("--frame", type=int, default=0, help="which frame for .svg (default 0)")
+    p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("plot", help="one figure: coverage, checkerboard, frequency, detection, rf, erf")
+    p.add_argument("figure", choices=PLOTS, help="which figure")
+    p.add_argument("-o", "--output", default="figure.png", help="file: .png or .svg")
+    p.add_argument("-k", "--kernel-size", default="3", help="kernel size (coverage, checkerboard)")
+    p.add_argument("-s", "--stride", default="2", help="stride (checkerboard)")
+    p.add_argument("-p", "--padding", default="1", help="padding (checkerboard)")
+    p.add_argument("--rates", action="append", help="dilations of one stack, e.g. 2,2,2 (coverage; repeat to compare)")
+    p.add_argument("--kernel", default="1,1,1", help="taps of a 1-d kernel (frequency)")
+    p.add_argument("--dilations", default="1,2,4", help="dilations (frequency)")
+    p.add_argument("--model", help="builtin:NAME or MODULE:CALLABLE (rf, erf)")
+    p.add_argument("-i", "--input", help="input shape for --model")
+    p.add_argument("--weights", help="a state_dict file for --model")
+    p.add_argument("--samples", type=int, default=8, help="random inputs (erf)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("bench", help="run a benchmark from benchmarks/ (writes BENCHMARKS.md)")
     p.add_argument("name", choices=BENCHES, help="which benchmark")
