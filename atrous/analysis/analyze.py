@@ -43,6 +43,7 @@ from atrous.geometry import (
     coverage,
     layer_output_size,
     plan_dilations,
+    stack_receptive_field,
 )
 
 __all__ = ["GLOBAL", "GriddingIssue", "Node", "Report", "analyze"]
@@ -338,7 +339,7 @@ def replacement_rates(dilations: Sequence[int], kernel_size: int) -> tuple[int, 
         >>> replacement_rates([2, 2, 2], 3)
         (1, 3, 2)
     """
-    target = 1 + (kernel_size - 1) * sum(dilations)
+    target = stack_receptive_field(dilations, kernel_size)
     plan = plan_dilations(target, kernel_size)
     rates = tuple(plan.dilations)
     if len(rates) < len(dilations):

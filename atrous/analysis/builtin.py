@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
+from atrous.geometry import full_padding
 from atrous.geometry.spec import check_int
 
 __all__ = [
@@ -309,7 +310,7 @@ def resnet50(
 
 
 def _conv_bn_relu(in_ch: int, out_ch: int, kernel_size: int = 1, dilation: int = 1) -> nn.Sequential:
-    padding = dilation * (kernel_size - 1) // 2
+    padding = full_padding(kernel_size, dilation)[0] // 2  # 'same' for an odd kernel at stride 1
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel_size, padding=padding, dilation=dilation, bias=False),
         nn.BatchNorm2d(out_ch),

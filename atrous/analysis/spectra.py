@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from atrous.errors import SpecError
+from atrous.geometry import ConvSpec
 from atrous.geometry.spec import check_int
 
 __all__ = [
@@ -339,7 +340,7 @@ def response_2d(kernel2d: object, dilation: int | Sequence[int] = (1, 1), n: int
         d0 = check_int("dilation", dilation, 1)
         ds = (d0, d0)
     size = check_int("n", n, 1)
-    extent = tuple(d * (kk - 1) + 1 for d, kk in zip(ds, k.shape))
+    extent = ConvSpec(k.shape, dilation=ds).effective_kernel_size
     if size < max(extent):
         raise SpecError(f"n must be at least the dilated kernel's extent {max(extent)} (shape {extent}), got {n}")
     if np.iscomplexobj(k):

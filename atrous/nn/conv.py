@@ -282,4 +282,4 @@ class CausalConv1d(Conv1d):
     @property
     def context(self) -> int:
         """Past samples each output needs besides the present one: ``d * (k - 1)``."""
-        return self.dilation[0] * (self.kernel_size[0] - 1)
+        return self.spec.resolve().pads[0][0]

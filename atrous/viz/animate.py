@@ -39,7 +39,17 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from atrous.errors import AtrousError, SpecError
-from atrous.geometry import Axis, ConvSpec, as_spec, axis_length, axis_taps, invert, layer_output_size, receptive_field
+from atrous.geometry import (
+    Axis,
+    ConvSpec,
+    as_spec,
+    axis_length,
+    axis_taps,
+    full_padding,
+    invert,
+    layer_output_size,
+    receptive_field,
+)
 
 __all__ = ["ANIMATION_COLOURS", "CONV_ARITHMETIC", "animate", "conv_arithmetic_set", "frame_cells", "svg"]
 
@@ -190,7 +200,7 @@ def _axis_plan(ax: Axis, n: int, o: int, field: Any, axis_no: int) -> _AxisPlan:
         # the transposed convolution equals a stride-1 convolution with the same dilation and the
         # flipped kernel over the input with s-1 zeros inserted between cells, padded
         # d*(k-1) - lo before and d*(k-1) - hi + output_padding after (negative: cropped)
-        span = ax.dilation * (ax.kernel - 1)
+        span = full_padding(ax.kernel, ax.dilation)[0]
         s = ax.stride
         length = (n - 1) * s + 1
         pad = (span - ax.lo, span - ax.hi + ax.output_padding)
