@@ -534,9 +534,10 @@ def build_report(
         chosen = SECTIONS if sections is None else [(n, f) for n, f in SECTIONS if n in sections]
         jobs = list(chosen)
     if progress:
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
             task = bar.add_task("report", total=len(jobs))
             for name, job in jobs:
                 bar.update(task, description=f"report: {name}")
