@@ -646,7 +646,9 @@ def cmd_plot(a: argparse.Namespace) -> int:
         if a.figure == "rf":
             figures.rf_growth(analyze(model, shape), path=out)
         else:
-            figures.erf_heatmap(erf(model, shape, samples=a.samples), title=f"{a.model}: effective receptive field", path=out)
+            figures.erf_heatmap(
+                erf(model, shape, samples=a.samples), title=f"{a.model}: effective receptive field", path=out
+            )
     print(out.resolve())
     return 0
 
