@@ -14,6 +14,18 @@ except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
 
 
+def pytest_configure(config):
+    # Under pytest-xdist, each worker shares the 2 cores with the others: one intra-op thread
+    # per worker keeps small torch ops from waiting on a thread that cannot get a core.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:  # pragma: no cover
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace):
     import atrous

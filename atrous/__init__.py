@@ -1,7 +1,10 @@
 """atrous: dilated (atrous) and transposed convolutions, exactly.
 
-The geometry core (sizes, paddings, receptive fields, dilation plans) is re-exported here
-and loads neither NumPy nor PyTorch; the NumPy reference oracle is :mod:`atrous.reference`.
+The geometry core (sizes, paddings, receptive fields, dilation plans) is re-exported here and
+loads neither NumPy nor PyTorch. The torch parts load on first use: ``at.analyze``,
+``at.erf`` and ``at.stream`` (see :mod:`atrous.analysis`, :mod:`atrous.stream`), the layers in
+:mod:`atrous.nn`, the ops in :mod:`atrous.functional`, the NumPy oracle in
+:mod:`atrous.reference` and the pictures in :mod:`atrous.viz`.
 
 Examples:
     >>> import atrous as at
@@ -11,9 +14,28 @@ Examples:
     [3, 7, 15]
 """
 
+from typing import Any
+
 from atrous.geometry import *  # noqa: F403
 from atrous.geometry import __all__ as _geometry_all
 
 __version__ = "0.1.0"
 
 __all__ = [*_geometry_all, "__version__"]
+
+# torch-backed functions, imported on first use so that `import atrous` stays light
+_LAZY = {
+    "analyze": ("atrous.analysis", "analyze"),
+    "erf": ("atrous.analysis", "erf"),
+    "stream": ("atrous.stream", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attr is None else getattr(module, attr)
+    raise AttributeError(f"module 'atrous' has no attribute {name!r}")

@@ -29,15 +29,23 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
 def machine() -> str:
     import torch
 
+    try:
+        load = f", load average {os.getloadavg()[0]:.2f} at start"
+    except OSError:
+        load = ""
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
     )
 
 
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the section ``## title`` of BENCHMARKS.md."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    text = (
+        BENCHMARKS.read_text()
+        if BENCHMARKS.exists()
+        else "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    )
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):

@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'what':40} {'time':>10}  {'detail':28} target")
     for what, value, detail, target, ok in rows:
         print(f"{what:40} {value:>10}  {detail:28} {target} {'PASS' if ok else 'MISS'}")
-    print(f"python heap peak during analyze: {peak / 2**20:.1f} MiB (activations at batch 1 would be {activation_bytes / 2**20:.0f} MiB)")
+    print(
+        f"python heap peak during analyze: {peak / 2**20:.1f} MiB (activations at batch 1 would be {activation_bytes / 2**20:.0f} MiB)"
+    )
     if not args.no_write:
         body = (
             "Command: `python benchmarks/bench_analysis.py` (median of "

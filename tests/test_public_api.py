@@ -30,3 +30,13 @@ def test_geometry_import_is_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_lazy_torch_functions():
+    import atrous as at
+
+    assert callable(at.analyze) and callable(at.erf) and callable(at.stream)
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3, dilation=2))
+    assert at.analyze(net, (1, 1, 16)).field()[0].size == 5

@@ -16,7 +16,22 @@ def test_animate_gif_and_svg(capsys, tmp_path):
     code, out, _ = run(capsys, "animate", "5,5", "-k", "3", "-s", "2", "-p", "1", "-o", str(tmp_path / "a.gif"))
     assert code == 0 and out.strip().endswith("a.gif")
     assert Image.open(tmp_path / "a.gif").n_frames == 9
-    code, _, _ = run(capsys, "animate", "3", "-k", "3", "-s", "2", "-p", "1", "-t", "--output-padding", "1", "-o", str(tmp_path / "t.svg"))
+    code, _, _ = run(
+        capsys,
+        "animate",
+        "3",
+        "-k",
+        "3",
+        "-s",
+        "2",
+        "-p",
+        "1",
+        "-t",
+        "--output-padding",
+        "1",
+        "-o",
+        str(tmp_path / "t.svg"),
+    )
     assert code == 0 and "inserted zeros" in (tmp_path / "t.svg").read_text()
 
 
@@ -55,7 +70,9 @@ def test_errors_one_line(capsys, argv):
 
 
 def test_report_for_a_model(capsys, tmp_path):
-    code, out, err = run(capsys, "report", "builtin:hdc-125", "--input", "1,3,32,32", "-o", str(tmp_path / "r"), "--no-progress")
+    code, out, err = run(
+        capsys, "report", "builtin:hdc-125", "--input", "1,3,32,32", "-o", str(tmp_path / "r"), "--no-progress"
+    )
     assert code == 0, err
     html = (tmp_path / "r" / "index.html").read_text()
     assert "builtin:hdc-125" in html and "17" in html
