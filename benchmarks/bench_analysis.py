@@ -16,9 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-
-from _common import machine, median_time, write_section  # noqa: E402
+import torch
+from _common import machine, median_time, write_section
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,12 +65,12 @@ def test_plot(capsys, tmp_path, argv):
     ],
 )
 def test_errors_one_line(capsys, argv):
-    code, out, err = run(capsys, *argv)
+    code, _out, err = run(capsys, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
 def test_report_for_a_model(capsys, tmp_path):
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "report", "builtin:hdc-125", "--input", "1,3,32,32", "-o", str(tmp_path / "r"), "--no-progress"
     )
     assert code == 0, err
