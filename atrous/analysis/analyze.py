@@ -294,33 +294,39 @@ class Report:
         """A rich ``Table`` of the rows (print it with ``rich.print``)."""
         from rich.table import Table
 
+        header, rows = self.display(all_nodes)
         t = Table(title=title or f"receptive fields (input {tuple(self.trace.input_shape)})", min_width=80)
-        for col in ("name", "op", "output", "params", "RF", "jump", "pad", "offset", "holes", "notes"):
+        for col in header:
             t.add_column(col, justify="left" if col in ("name", "op", "notes") else "right", overflow="fold")
+        for row in rows:
+            t.add_row(*row)
+        return t
+
+    def display(self, all_nodes: bool = False) -> tuple[list[str], list[list[str]]]:
+        """The rows as text, one column per header entry (for tables in a terminal or HTML)."""
 
         def axes(values: list[Any]) -> str:
             vals = ["-" if v is None else str(v) for v in values]
             return vals[0] if len(set(vals)) == 1 else "x".join(vals)
 
+        header = ["name", "op", "output", "params", "RF", "jump", "pad", "offset", "holes", "notes"]
+        out = []
         for r in self.rows(all_nodes):
-            notes = "; ".join([r["alignment"]] if r["alignment"] else [] + r["notes"])
-            if r["alignment"] and r["notes"]:
-                notes = r["alignment"] + "; " + "; ".join(r["notes"])
-            elif r["notes"]:
-                notes = "; ".join(r["notes"])
-            t.add_row(
-                r["name"],
-                r["op"],
-                "x".join(map(str, r["shape"][1:])),
-                f"{r['params']:,}" if r["params"] else "",
-                axes(r["rf"]),
-                axes(r["jump"]),
-                axes([None if s is None else -s for s in r["start"]]),
-                axes(r["offset"]),
-                axes(r["holes"]),
-                notes,
+            out.append(
+                [
+                    r["name"],
+                    r["op"],
+                    "x".join(map(str, r["shape"][1:])),
+                    f"{r['params']:,}" if r["params"] else "",
+                    axes(r["rf"]),
+                    axes(r["jump"]),
+                    axes([None if s is None else -s for s in r["start"]]),
+                    axes(r["offset"]),
+                    axes(r["holes"]),
+                    "; ".join(([r["alignment"]] if r["alignment"] else []) + r["notes"]),
+                ]
             )
-        return t
+        return header, out
 
     def __repr__(self) -> str:
         return f"Report({len(self.nodes)} nodes, output {self.output!r}, rf={self.node().rf()})"

@@ -86,31 +86,10 @@ class Section:
         )
 
 
-def _axes(values: Sequence[Any]) -> str:
-    vals = ["-" if v is None else str(v) for v in values]
-    return vals[0] if len(set(vals)) == 1 else " x ".join(vals)
-
-
 def _report_table(section: Section, report: Any, limit: int | None = None) -> None:
-    rows = report.rows()
+    header, rows = report.display()
     shown = rows if limit is None or len(rows) <= limit else rows[: limit // 2] + rows[-limit // 2 :]
-    table_rows = []
-    for r in shown:
-        notes = "; ".join(([r["alignment"]] if r["alignment"] else []) + r["notes"])
-        table_rows.append(
-            [
-                r["name"],
-                r["op"],
-                "x".join(map(str, r["shape"][1:])),
-                f"{r['params']:,}" if r["params"] else "",
-                _axes(r["rf"]),
-                _axes(r["jump"]),
-                _axes([None if s is None else -s for s in r["start"]]),
-                _axes(r["holes"]),
-                notes,
-            ]
-        )
-    section.table(["node", "op", "output", "params", "RF", "jump", "pad", "holes", "notes"], table_rows, left=2)
+    section.table(header, shown, left=2)
     if limit is not None and len(rows) > limit:
         section.text(f"({len(rows) - len(shown)} rows in the middle left out; <code>atrous analyze</code> prints all.)")
 
