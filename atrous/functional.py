@@ -33,6 +33,7 @@ from functools import lru_cache
 import torch.nn.functional as F
 from torch import Tensor
 
+from atrous import _dispatch
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
 
@@ -199,13 +200,14 @@ def apply_conv(
     x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int, padding_mode: str
 ) -> Tensor:
     """Run a resolved convolution spec (batched input, checked arguments): the one place that
-    turns a spec into PyTorch calls."""
-    nd = len(spec.kernel_size)
+    turns a spec into PyTorch calls.
+
+    Non-zero padding modes pad first; the zero-padded convolution then goes to the fast-path
+    dispatcher (:mod:`atrous._dispatch`), which picks an exact formulation per shape, dtype and
+    device (PyTorch's own call wherever nothing faster is proven)."""
     pads = spec.pads
-    if padding_mode == "zeros" and all(lo == hi for lo, hi in pads):
-        return _CONV[nd](x, weight, bias, spec.stride, tuple(lo for lo, _ in pads), spec.dilation, groups)
-    if any(lo or hi for lo, hi in pads):
-        mode = "constant" if padding_mode == "zeros" else padding_mode
+    if padding_mode != "zeros" and any(lo or hi for lo, hi in pads):
+        mode = padding_mode
         if mode in ("reflect", "circular"):
             for i, ((lo, hi), n) in enumerate(zip(pads, x.shape[2:])):
                 limit = n - 1 if mode == "reflect" else n
@@ -215,7 +217,8 @@ def apply_conv(
                         f"(input size {n}), got ({lo}, {hi})"
                     )
         x = F.pad(x, _flat_pad(pads), mode=mode)
-    return _CONV[nd](x, weight, bias, spec.stride, 0, spec.dilation, groups)
+        pads = ((0, 0),) * len(pads)
+    return _dispatch.conv(x, weight, bias, spec.stride, pads, spec.dilation, groups)
 
 
 def conv_transpose(
@@ -256,7 +259,21 @@ def conv_transpose(
 
 
 def apply_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int) -> Tensor:
-    """Run a resolved transposed-convolution spec (batched input, checked arguments)."""
+    """Run a resolved transposed-convolution spec (batched input, checked arguments), through the
+    fast-path dispatcher (:mod:`atrous._dispatch`)."""
+    return _dispatch.conv_transpose(
+        x,
+        weight,
+        bias,
+        spec,
+        groups,
+        lambda: _conv_transpose_native(x, weight, bias, spec, groups),
+        lambda: layer_output_size(spec, tuple(x.shape[2:])),
+    )
+
+
+def _conv_transpose_native(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int) -> Tensor:
+    """PyTorch's own transposed convolution; asymmetric padding by cropping."""
     nd = len(spec.kernel_size)
     pads = spec.pads
     if all(lo == hi for lo, hi in pads):

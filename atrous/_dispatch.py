@@ -1,0 +1,908 @@
+"""Fast paths: the per-call choice of an exact formulation of a convolution.
+
+:func:`atrous.functional.apply_conv` (and so :func:`atrous.functional.conv` and the layers)
+hands every zero-padded convolution to :func:`conv`, which picks one of these *routes*; each
+computes the same function (float32 rounding aside) and is differentiable:
+
+``native``
+    PyTorch's own call, exactly as before: symmetric padding is passed to PyTorch, asymmetric
+    padding is applied with ``F.pad`` first.
+``pad_w``
+    ``F.pad`` the last (W) axis, native call with W-padding 0. oneDNN's direct kernels slow down
+    (dense) or fall back to im2col + GEMM (depthwise) when the left padding along W is large.
+``pad_all``
+    ``F.pad`` every axis, native call with padding 0.
+``channels_last``
+    The native call on a channels-last copy, converted back (oneDNN's NHWC kernels handle a large
+    padding differently; an autotune candidate for big dense convolutions).
+``fold``
+    1-d, stride 1: when ``f`` (a power of two) divides the length, the dilation and both
+    paddings, the signal ``(N, C, L)`` is viewed (no copy) as ``(N, C, L/f, f)`` and the
+    convolution runs as a 2-d one with kernel ``(k, 1)``, dilation ``(d/f, 1)`` and padding
+    ``(lo/f, hi/f)``: output ``q*f + r`` reads inputs ``(q - lo/f + t*d/f)*f + r``. The large W
+    padding and the large dilation both disappear.
+``onednn``
+    The oneDNN op (``aten.mkldnn_convolution``) called directly, for small inputs that
+    PyTorch's backend rule sends to its slow reference kernels (``slow_conv3d``,
+    ``slow_conv_dilated3d``). Its backward is oneDNN too (input gradient: the convolution of
+    the output gradient with the flipped kernel; weight gradient: a convolution of
+    space-to-depth rearranged input and output gradient), since autograd's own backward of
+    that op goes back to the slow kernels.
+``dw_direct``
+    Depthwise convolution by a small C kernel (:mod:`atrous._ckernel`) whose cost does not
+    depend on the dilation; forward, input gradient and weight gradient.
+``fft``
+    1-d, dense, very long kernels: overlap-save FFT correlation.
+
+Transposed convolutions have ``native`` and ``subpixel`` (one ordinary convolution per output
+phase, interleaved; the "sub-pixel" form).
+
+The choice comes from the rules in :func:`_rule` (each justified by ``benchmarks/bench_ops.py``,
+see BENCHMARKS.md). Where a rule is ambiguous (the oneDNN W-padding cliff of dense
+convolutions depends on batch, channels and width in ways that are not worth modelling) and the
+call is big enough to matter, a one-time autotune times the candidates interleaved and keeps the
+fastest (only if it beats the rule's choice by 7%). Its results are cached in
+``<cache dir>/autotune.json`` (written atomically; a corrupt or stale file is ignored with a
+warning).
+
+Environment (read at import and by :func:`reset`):
+
+- ``ATROUS_FAST_PATHS=0``: every call takes the native route.
+- ``ATROUS_AUTOTUNE=0``: no autotune and no autotune cache; the rules alone decide.
+- ``ATROUS_COMPILE=0``: never compile the C kernel (depthwise then uses ``pad_w``).
+- ``ATROUS_CACHE_DIR``: the cache directory (default ``$XDG_CACHE_HOME/atrous`` or
+  ``~/.cache/atrous``).
+
+Only CPU tensors (plain, contiguous, not traced or compiled, no functorch transform) are
+dispatched, and the rules only pick a non-native route for float32; everything else runs natively.
+Tests force a route with :func:`force`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from itertools import product
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from atrous import _ckernel
+
+__all__ = [
+    "ROUTES",
+    "ROUTES_T",
+    "conv",
+    "conv_transpose",
+    "force",
+    "reset",
+    "route_for",
+]
+
+ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "onednn", "dw_direct", "fft")
+ROUTES_T = ("native", "subpixel")
+
+RULES_VERSION = 1  # bump when the rules change: autotune entries of older rules are stale
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+Pads = tuple[tuple[int, int], ...]
+
+# --------------------------------------------------------------------------- thresholds
+# Each one is measured by benchmarks/bench_ops.py on the reference machine (see BENCHMARKS.md).
+
+#: oneDNN's depthwise jit kernel refuses a W padding of 7 or more (and a padding wider than the
+#: dilated kernel) and PyTorch falls back to im2col + GEMM: 5-9x slower.
+DW_CLIFF_PAD = 7
+#: dense convolutions slow down 1.3-2.4x once the W padding exceeds the kernel's register block
+#: (between 7 and 16 depending on channels, width and batch): ambiguous from here on.
+DENSE_CLIFF_PAD = 7
+#: with at least this many output channels the cliff appeared at every width >= 33 measured.
+DENSE_SURE_CHANNELS = 128
+#: 1-d: a W padding this large is always slower natively than padded (measured at d >= 64).
+ONE_D_SURE_PAD = 32
+#: fold: the smallest fold factor that beat the native call at every measured shape.
+FOLD_MIN_FACTOR = 16
+#: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the
+#: cliff is mild there and every reformulation's fixed cost was larger.
+ONE_D_MIN_ELEMENTS = 1 << 16
+#: transposed (2-d, stride > 1, dilation 1): the sub-pixel form beat oneDNN's deconvolution
+#: only with >= 128 input channels on >= 128x128 inputs (0.73-0.87); elsewhere it lost
+#: (up to 2.5x), so it is only an autotune candidate there.
+SUBPIXEL_MIN_CHANNELS = 128
+SUBPIXEL_MIN_PIXELS = 128 * 128
+#: fft: the fewest taps (dense 1-d, dilation 1) from which the FFT route was faster.
+FFT_MIN_TAPS = 128
+#: autotune only calls of at least this many multiply-adds (about a millisecond).
+AUTOTUNE_MIN_MACS = 5e7
+#: ... and switches away from the rule's choice only for a candidate this much faster.
+AUTOTUNE_MARGIN = 0.93
+
+_SLOW_BACKENDS = ("Slow3d", "SlowDilated3d")
+
+# --------------------------------------------------------------------------- state
+
+
+def _env_flag(name: str, default: str = "1") -> bool:
+    return os.environ.get(name, default).strip().lower() not in ("0", "false", "no", "off", "")
+
+
+_enabled = True
+_autotune = True
+_decisions: dict[tuple, str] = {}
+_forced: str | None = None
+_forced_strict = True
+last_route: str = "native"  # the route of the most recent dispatched call (for tests)
+_cache_state: dict[str, object] = {}
+
+
+def reset() -> None:
+    """Re-read the environment and forget every decision (in memory; the autotune file stays)."""
+    global _enabled, _autotune
+    _enabled = _env_flag("ATROUS_FAST_PATHS")
+    _autotune = _env_flag("ATROUS_AUTOTUNE")
+    _decisions.clear()
+    _cache_state.clear()
+
+
+reset()
+
+
+@contextlib.contextmanager
+def force(route: str, strict: bool = True) -> Iterator[None]:
+    """Force ``route`` (a name from :data:`ROUTES` or :data:`ROUTES_T`) for the calls inside the
+    block, whatever the rules say and whatever the dtype. With ``strict`` a call the route
+    cannot compute raises ``ValueError``; otherwise that call runs natively."""
+    global _forced, _forced_strict
+    if route not in ROUTES and route not in ROUTES_T:
+        raise ValueError(f"unknown route {route!r}: expected one of {ROUTES + ROUTES_T[1:]}")
+    old = (_forced, _forced_strict)
+    _forced, _forced_strict = route, strict
+    try:
+        yield
+    finally:
+        _forced, _forced_strict = old
+
+
+def _plain(x: Tensor, weight: Tensor) -> bool:
+    """Whether a call may leave the native route at all."""
+    if type(x) is not Tensor or not isinstance(weight, Tensor) or type(weight) not in (Tensor, torch.nn.Parameter):
+        return False
+    if x.device.type != "cpu" or weight.device != x.device or x.layout != torch.strided:
+        return False
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False
+    if torch._C._are_functorch_transforms_active():
+        return False
+    return x.is_contiguous()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _flat_pad(pads: Sequence[tuple[int, int]]) -> list[int]:
+    out: list[int] = []
+    for lo, hi in reversed(pads):
+        out += [lo, hi]
+    return out
+
+
+def _out_sizes(sizes: Sequence[int], k: Sequence[int], stride, pads, dilation) -> tuple[int, ...]:
+    return tuple(
+        (n + lo + hi - d * (kk - 1) - 1) // s + 1 for n, kk, s, (lo, hi), d in zip(sizes, k, stride, pads, dilation)
+    )
+
+
+def _macs(x: Tensor, weight: Tensor, stride, pads, dilation) -> float:
+    out = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
+    return float(x.shape[0]) * math.prod(out) * weight.numel()
+
+
+def _fold_factor(n: int, d: int, lo: int, hi: int) -> int:
+    g = math.gcd(math.gcd(n, d), math.gcd(lo, hi))
+    return g & -g if g else 0  # the largest power of two dividing all four
+
+
+def _is_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
+    return groups > 1 and groups == x.shape[1] == weight.shape[0] and weight.shape[1] == 1
+
+
+# --------------------------------------------------------------------------- routes: convolution
+
+
+def _run_native(x, weight, bias, stride, pads, dilation, groups):
+    nd = len(pads)
+    if all(lo == hi for lo, hi in pads):
+        return _CONV[nd](x, weight, bias, stride, tuple(lo for lo, _ in pads), dilation, groups)
+    return _CONV[nd](F.pad(x, _flat_pad(pads)), weight, bias, stride, 0, dilation, groups)
+
+
+def _run_pad_w(x, weight, bias, stride, pads, dilation, groups):
+    nd = len(pads)
+    pre = [(lo, hi) if (i == nd - 1 or lo != hi) else (0, 0) for i, (lo, hi) in enumerate(pads)]
+    keep = tuple(0 if (i == nd - 1 or lo != hi) else lo for i, (lo, hi) in enumerate(pads))
+    return _CONV[nd](F.pad(x, _flat_pad(pre)), weight, bias, stride, keep, dilation, groups)
+
+
+def _run_pad_all(x, weight, bias, stride, pads, dilation, groups):
+    nd = len(pads)
+    if any(lo or hi for lo, hi in pads):
+        x = F.pad(x, _flat_pad(pads))
+    return _CONV[nd](x, weight, bias, stride, 0, dilation, groups)
+
+
+def _run_channels_last(x, weight, bias, stride, pads, dilation, groups):
+    """The native call on a channels-last copy (oneDNN's NHWC kernels have their own padding
+    behaviour), converted back to the contiguous layout the caller gave."""
+    fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    return _run_native(x.contiguous(memory_format=fmt), weight, bias, stride, pads, dilation, groups).contiguous()
+
+
+def _run_fold(x, weight, bias, stride, pads, dilation, groups):
+    ((lo, hi),) = pads
+    d = dilation[0]
+    n, c, length = x.shape
+    f = _fold_factor(length, d, lo, hi)
+    xv = x.reshape(n, c, length // f, f)
+    wv = weight.unsqueeze(-1)
+    if lo == hi:
+        y = F.conv2d(xv, wv, bias, 1, (lo // f, 0), (d // f, 1), groups)
+    else:
+        y = F.conv2d(F.pad(xv, (0, 0, lo // f, hi // f)), wv, bias, 1, 0, (d // f, 1), groups)
+    return y.reshape(n, y.shape[1], -1)
+
+
+# ---- onednn: the direct oneDNN op with a oneDNN backward
+
+_MKL_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def _mkldnn_ok() -> bool:
+    return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+
+
+def _raw_conv(x, weight, bias, padding, stride, dilation, groups):
+    """The oneDNN convolution (float32 / bfloat16 on CPU); PyTorch's generic one otherwise (for
+    float64 gradchecks of the backward formulas)."""
+    if x.dtype in _MKL_DTYPES and x.device.type == "cpu" and _mkldnn_ok():
+        return torch.ops.aten.mkldnn_convolution(
+            x.contiguous(), weight.contiguous(), bias, list(padding), list(stride), list(dilation), groups
+        )
+    nd = x.dim() - 2
+    return torch.convolution(x, weight, bias, list(stride), list(padding), list(dilation), False, [0] * nd, groups)
+
+
+def _native_backward(ctx, gy, x, weight, has_bias):
+    nd = x.dim() - 2
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2]]
+    gx, gw, gb = torch.ops.aten.convolution_backward(
+        gy, x, weight, [weight.shape[0]] if has_bias else None, list(ctx.stride), list(ctx.padding),
+        list(ctx.dilation), False, [0] * nd, ctx.groups, mask,
+    )  # fmt: skip
+    return (gx if mask[0] else None), (gw if mask[1] else None), (gb if mask[2] else None)
+
+
+def _onednn_weight_grad(x, gy, weight_shape, padding, dilation, groups):
+    """``gw[o, i, t] = sum_{n, pos} gy[n, o, pos] * xpad[n, i, pos + t*d]`` (stride 1) as one
+    oneDNN convolution per group: space-to-depth by ``d`` turns the dilated taps into adjacent
+    ones (batch = input channels, channels = batch x phases, kernel = output gradient)."""
+    nd = x.dim() - 2
+    n, cin = x.shape[:2]
+    cout = gy.shape[1]
+    k = weight_shape[2:]
+    out = gy.shape[2:]
+    q = [-(-o // d) for o, d in zip(out, dilation)]  # output blocks per axis
+    xpad = F.pad(
+        x, _flat_pad([(p, d * (qq + kk - 1) - s - p) for p, d, qq, kk, s in zip(padding, dilation, q, k, x.shape[2:])])
+    )
+    gpad = F.pad(gy, _flat_pad([(0, d * qq - o) for d, qq, o in zip(dilation, q, out)]))
+
+    def s2d(t: Tensor, blocks: Sequence[int]) -> Tensor:
+        c = t.shape[1]
+        shape = [n, c]
+        for b, d in zip(blocks, dilation):
+            shape += [b, d]
+        t = t.reshape(shape)
+        perm = [1, 0, *[3 + 2 * i for i in range(nd)], *[2 + 2 * i for i in range(nd)]]
+        return t.permute(perm).reshape(c, n * math.prod(dilation), *blocks)
+
+    xs = s2d(xpad, [qq + kk - 1 for qq, kk in zip(q, k)])
+    gs = s2d(gpad, q)
+    ones = [1] * nd
+    if groups == 1:
+        return _raw_conv(xs, gs, None, [0] * nd, ones, ones, 1).transpose(0, 1)
+    ci, co = cin // groups, cout // groups
+    parts = [
+        _raw_conv(xs[g * ci : (g + 1) * ci], gs[g * co : (g + 1) * co], None, [0] * nd, ones, ones, 1).transpose(0, 1)
+        for g in range(groups)
+    ]
+    return torch.cat(parts, 0)
+
+
+class _OneDNNConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight)
+        return _raw_conv(x, weight, bias, padding, stride, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        if torch.is_grad_enabled() or any(s != 1 for s in ctx.stride):
+            gx, gw, gb = _native_backward(ctx, gy, x, weight, ctx.has_bias)
+            return gx, gw, gb, None, None, None, None
+        nd = x.dim() - 2
+        gy = gy.contiguous()
+        gx = gw = gb = None
+        k = weight.shape[2:]
+        if ctx.needs_input_grad[0]:
+            g = ctx.groups
+            wt = weight.reshape(g, weight.shape[0] // g, *weight.shape[1:]).transpose(1, 2)
+            wt = wt.reshape(weight.shape[1] * g, weight.shape[0] // g, *k).flip(list(range(2, 2 + nd)))
+            q = [d * (kk - 1) - p for d, kk, p in zip(ctx.dilation, k, ctx.padding)]
+            src = gy
+            if any(v < 0 for v in q):  # padding wider than the kernel: crop instead
+                src = F.pad(gy, _flat_pad([(min(v, 0), min(v, 0)) for v in q]))
+                q = [max(v, 0) for v in q]
+            gx = _raw_conv(src, wt, None, q, [1] * nd, ctx.dilation, g)
+        if ctx.needs_input_grad[1]:
+            gw = _onednn_weight_grad(x, gy, weight.shape, ctx.padding, ctx.dilation, ctx.groups)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = gy.sum([0, *range(2, 2 + nd)])
+        return gx, gw, gb, None, None, None, None
+
+
+def _run_onednn(x, weight, bias, stride, pads, dilation, groups):
+    if any(lo != hi for lo, hi in pads):
+        x = F.pad(x, _flat_pad([(lo, hi) if lo != hi else (0, 0) for lo, hi in pads]))
+    padding = tuple(lo if lo == hi else 0 for lo, hi in pads)
+    stride, dilation = tuple(stride), tuple(dilation)
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    )
+    if not needs_grad:
+        return _raw_conv(x, weight, bias, padding, stride, dilation, groups)
+    return _OneDNNConv.apply(x, weight, bias, stride, padding, dilation, groups)
+
+
+# ---- dw_direct: the C kernel
+
+
+def _kernel_args(nd: int, sizes, out, k, dilation, lo):
+    pad3 = lambda v, fill: (fill,) * (3 - nd) + tuple(v)
+    return [*pad3(sizes, 1), *pad3(out, 1), *pad3(k, 1), *pad3(dilation, 1), *pad3(lo, 0)]
+
+
+def _dw_forward(lib, x: Tensor, weight: Tensor, bias: Tensor | None, lo, out_sizes, dilation) -> Tensor:
+    nd = x.dim() - 2
+    n, c = x.shape[:2]
+    x = x.contiguous()
+    w = weight.contiguous()
+    b = bias.contiguous() if bias is not None else None
+    out = x.new_empty((n, c, *out_sizes))
+    fn = lib.dw_fwd_f32 if x.dtype == torch.float32 else lib.dw_fwd_f64
+    err = fn(
+        x.data_ptr(), w.data_ptr(), b.data_ptr() if b is not None else None, out.data_ptr(), n * c, c,
+        *_kernel_args(nd, x.shape[2:], out_sizes, w.shape[2:], dilation, lo), torch.get_num_threads(),
+    )  # fmt: skip
+    if err:
+        raise MemoryError("atrous depthwise kernel: out of memory for its row buffers")
+    return out
+
+
+def _dw_weight_grad(lib, x: Tensor, gy: Tensor, weight_shape, lo, dilation) -> Tensor:
+    nd = x.dim() - 2
+    n, c = x.shape[:2]
+    x = x.contiguous()
+    gy = gy.contiguous()
+    gw = x.new_empty(weight_shape)
+    fn = lib.dw_gw_f32 if x.dtype == torch.float32 else lib.dw_gw_f64
+    err = fn(
+        x.data_ptr(), gy.data_ptr(), gw.data_ptr(), n, c,
+        *_kernel_args(nd, x.shape[2:], gy.shape[2:], weight_shape[2:], dilation, lo), torch.get_num_threads(),
+    )  # fmt: skip
+    if err:
+        raise MemoryError("atrous depthwise kernel: out of memory for its row buffers")
+    return gw
+
+
+class _DWConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, pads, dilation, out_sizes):
+        lib = _ckernel.load()
+        ctx.pads, ctx.dilation = pads, dilation
+        ctx.stride, ctx.padding, ctx.groups = (1,) * len(pads), None, x.shape[1]
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight)
+        return _dw_forward(lib, x, weight, bias, [lo for lo, _ in pads], out_sizes, dilation)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        nd = x.dim() - 2
+        if torch.is_grad_enabled():  # double backward: PyTorch's differentiable formulas
+            padded = F.pad(x, _flat_pad(ctx.pads))
+            ctx.padding = (0,) * nd
+            gx, gw, gb = _native_backward(ctx, gy, padded, weight, ctx.has_bias)
+            if gx is not None:
+                gx = gx[(slice(None), slice(None), *(slice(lo, lo + s) for (lo, _), s in zip(ctx.pads, x.shape[2:])))]
+            return gx, gw, gb, None, None, None
+        lib = _ckernel.load()
+        gx = gw = gb = None
+        k = weight.shape[2:]
+        if ctx.needs_input_grad[0]:
+            flipped = weight.flip(list(range(2, 2 + nd)))
+            lo = [d * (kk - 1) - low for d, kk, (low, _) in zip(ctx.dilation, k, ctx.pads)]
+            gx = _dw_forward(lib, gy, flipped, None, lo, x.shape[2:], ctx.dilation)
+        if ctx.needs_input_grad[1]:
+            gw = _dw_weight_grad(lib, x, gy, weight.shape, [lo for lo, _ in ctx.pads], ctx.dilation)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = gy.sum([0, *range(2, 2 + nd)])
+        return gx, gw, gb, None, None, None
+
+
+def _run_dw_direct(x, weight, bias, stride, pads, dilation, groups):
+    lib = _ckernel.load()
+    if lib is None:  # no compiler: the padded oneDNN route is the next best
+        return _run_pad_w(x, weight, bias, stride, pads, dilation, groups)
+    out_sizes = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
+    dilation = tuple(dilation)
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    )
+    if not needs_grad:
+        return _dw_forward(lib, x, weight, bias, [lo for lo, _ in pads], out_sizes, dilation)
+    return _DWConv.apply(x, weight, bias, tuple(pads), dilation, out_sizes)
+
+
+# ---- fft
+
+
+def _good_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (sizes pocketfft transforms fast)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _run_fft(x, weight, bias, stride, pads, dilation, groups):
+    """Overlap-save FFT cross-correlation (1-d, stride 1, groups 1)."""
+    ((lo, hi),) = pads
+    d = dilation[0]
+    n, c, _ = x.shape
+    o_ch, _, k = weight.shape
+    span = d * (k - 1) + 1
+    xp = F.pad(x, (lo, hi))
+    lp = xp.shape[-1]
+    out = lp - span + 1
+    nfft = min(_good_size(lp), _good_size(max(4 * span, 2048)))
+    step = nfft - span + 1
+    blocks = -(-out // step)
+    xp = F.pad(xp, (0, (blocks - 1) * step + nfft - lp))
+    xb = xp.unfold(-1, nfft, step)  # (n, c, blocks, nfft)
+    wd = weight if d == 1 else F.pad(weight.unsqueeze(-1), (0, d - 1)).reshape(o_ch, c, k * d)[..., :span]
+    real = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf = torch.fft.rfft(xb.to(real), n=nfft)  # (n, c, blocks, nf)
+    wf = torch.fft.rfft(wd.to(real), n=nfft).conj()  # (o, c, nf)
+    nf = xf.shape[-1]
+    yf = torch.matmul(xf.permute(3, 0, 2, 1).reshape(nf, n * blocks, c), wf.permute(2, 1, 0))  # (nf, n*blocks, o)
+    yf = yf.reshape(nf, n, blocks, o_ch).permute(1, 3, 2, 0)  # (n, o, blocks, nf)
+    y = torch.fft.irfft(yf, n=nfft)[..., :step].reshape(n, o_ch, blocks * step)[..., :out].to(x.dtype)
+    if bias is not None:
+        y = y + bias[:, None]
+    return y
+
+
+_RUN: dict[str, Callable[..., Tensor]] = {
+    "native": _run_native,
+    "pad_w": _run_pad_w,
+    "pad_all": _run_pad_all,
+    "channels_last": _run_channels_last,
+    "fold": _run_fold,
+    "onednn": _run_onednn,
+    "dw_direct": _run_dw_direct,
+    "fft": _run_fft,
+}
+
+
+def _why_not(route: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads, dilation, groups) -> str | None:
+    """``None`` where ``route`` computes this call, else the reason it cannot."""
+    nd = len(pads)
+    unit = all(s == 1 for s in stride)
+    if route == "native":
+        return None
+    if weight.dtype != x.dtype or weight.device != x.device or weight.dim() != x.dim():
+        return "weight and input differ in dtype, device or rank"
+    if bias is not None and (bias.dtype != x.dtype or bias.device != x.device or bias.shape != (weight.shape[0],)):
+        return "the bias does not match the weight (dtype, device or length)"
+    if any(o < 1 for o in _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)):
+        return "the input is smaller than the kernel"
+    if route == "pad_all":
+        return None
+    if route == "pad_w":
+        return None if any(pads[-1]) else "no padding along the last axis"
+    if route == "channels_last":
+        return None if nd in (2, 3) else "channels-last layouts exist for 2-d and 3-d only"
+    if route == "fold":
+        if nd != 1 or not unit:
+            return "fold needs a 1-d convolution with stride 1"
+        ((lo, hi),) = pads
+        if lo < 0 or hi < 0 or _fold_factor(x.shape[-1], dilation[0], lo, hi) < 2:
+            return "no power of two divides the length, the dilation and both paddings"
+        return None
+    if route == "onednn":
+        if x.device.type != "cpu" or not _mkldnn_ok():
+            return "oneDNN is not available"
+        if any(lo < 0 or hi < 0 for lo, hi in pads):
+            return "negative padding"
+        return None
+    if route == "dw_direct":
+        if not unit or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return "the depthwise kernel needs stride 1 and float32/float64 CPU tensors"
+        if not _is_depthwise(x, weight, groups):
+            return "not a depthwise convolution (groups == in == out channels)"
+        return None
+    if route == "fft":
+        if nd != 1 or not unit or groups != 1:
+            return "fft needs a 1-d convolution with stride 1 and groups 1"
+        if x.dtype not in (torch.float32, torch.float64):
+            return "fft needs float32 or float64"
+        return None
+    return f"unknown route {route!r}"
+
+
+def _slow_backend(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> bool:
+    """Whether PyTorch would run this call with its slow reference kernels."""
+    try:
+        backend = torch._C._select_conv_backend(
+            x, weight, None, list(stride), [lo if lo == hi else 0 for lo, hi in pads], list(dilation), False,
+            [0] * len(pads), groups, None,
+        )  # fmt: skip
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+    return str(backend).rsplit(".", 1)[-1] in _SLOW_BACKENDS
+
+
+def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[str, tuple[str, ...]]:
+    """The rule's route and the candidates an autotune may compare (measured on a 2-core AVX-512
+    CPU, torch 2.13, float32; see BENCHMARKS.md)."""
+    if x.dtype != torch.float32:
+        return "native", ()
+    nd = len(pads)
+    unit = all(s == 1 for s in stride)
+    lo_w, hi_w = pads[-1]
+    pad_w = max(lo_w, hi_w)
+    # 1. small 3-d inputs: PyTorch's rule picks slow_conv3d / slow_conv_dilated3d (14-40x slower)
+    if (
+        nd == 3
+        and unit
+        and not _is_depthwise(x, weight, groups)
+        and _mkldnn_ok()
+        and _slow_backend(x, weight, stride, pads, dilation, groups)
+    ):
+        return "onednn", ()
+    # 2. depthwise past oneDNN's padding cliff: the C kernel (cost independent of dilation)
+    if _is_depthwise(x, weight, groups) and unit and nd in (1, 2):
+        span_w = dilation[-1] * (weight.shape[-1] - 1)
+        if pad_w >= DW_CLIFF_PAD or pad_w > span_w:
+            return ("dw_direct" if _ckernel.load() is not None else "pad_w"), ()
+        return "native", ()
+    big = x.numel() >= ONE_D_MIN_ELEMENTS
+    # 3. 1-d with a large dilation: fold the length (no copy, no W padding)
+    if nd == 1 and unit and big and min(lo_w, hi_w) >= 0:
+        span = dilation[0] * (weight.shape[-1] - 1)
+        if span >= FOLD_MIN_FACTOR and _fold_factor(x.shape[-1], dilation[0], lo_w, hi_w) >= FOLD_MIN_FACTOR:
+            return "fold", ("fold", "pad_w", "native")
+    # 4. very long dense kernels: FFT
+    if nd == 1 and unit and groups == 1 and dilation[0] == 1 and weight.shape[-1] >= FFT_MIN_TAPS:
+        return "fft", ("fft", "native")
+    # 5. the W-padding cliff of oneDNN's direct kernels (only where PyTorch gets the padding);
+    #    unmeasured cases (stride > 1, grouped) are left to the autotune
+    if pad_w >= DENSE_CLIFF_PAD and lo_w == hi_w:
+        measured = unit and groups == 1
+        sure = measured and (weight.shape[0] >= DENSE_SURE_CHANNELS or (nd == 1 and big and pad_w >= ONE_D_SURE_PAD))
+        candidates = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
+        return ("pad_w" if sure else "native"), candidates
+    return "native", ()
+
+
+# --------------------------------------------------------------------------- autotune cache
+
+
+def _cache_path() -> Path:
+    return _ckernel.cache_dir() / "autotune.json"
+
+
+def _env_id() -> str:
+    cpu = hashlib.sha256(_ckernel._cpu_id().encode()).hexdigest()[:12]
+    return f"rules={RULES_VERSION};torch={torch.__version__};cpu={cpu}"
+
+
+def _load_cache() -> dict[str, str]:
+    if "routes" not in _cache_state:
+        _cache_state["routes"] = _read_cache(warn=True)
+    return _cache_state["routes"]  # type: ignore[return-value]
+
+
+def _read_cache(warn: bool) -> dict[str, str]:
+    """The routes of the cache file; a corrupt or stale file counts as empty (with a warning)."""
+    routes: dict[str, str] = {}
+    path = _cache_path()
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("routes"), dict):
+                raise ValueError("not an atrous autotune cache")
+            if data.get("env") != _env_id():
+                if warn:
+                    warnings.warn(
+                        f"atrous: ignoring the stale autotune cache {path} (made for {data.get('env')!r}, "
+                        f"this is {_env_id()!r}); it will be rewritten",
+                        RuntimeWarning,
+                        stacklevel=5,
+                    )
+            else:
+                routes = {str(k): str(v) for k, v in data["routes"].items() if v in ROUTES or v in ROUTES_T}
+        except (OSError, ValueError) as e:
+            if warn:
+                warnings.warn(
+                    f"atrous: ignoring the corrupt autotune cache {path} ({e}); it will be rewritten",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
+    return routes
+
+
+def _save_cache(routes: dict[str, str]) -> None:
+    """Write the cache atomically (a temporary file in the same directory, then rename)."""
+    path = _cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".autotune-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"env": _env_id(), "routes": routes}, f, indent=0, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as e:
+        if not _cache_state.get("warned"):
+            _cache_state["warned"] = True
+            warnings.warn(f"atrous: cannot write the autotune cache {path} ({e})", RuntimeWarning, stacklevel=4)
+
+
+def _cache_key(kind: str, x: Tensor, weight: Tensor, stride, pads, dilation, groups, extra=()) -> str:
+    return (
+        f"{kind}|x={tuple(x.shape)}|w={tuple(weight.shape)}|s={tuple(stride)}|p={tuple(pads)}|"
+        f"d={tuple(dilation)}|g={groups}|{extra}|{str(x.dtype).replace('torch.', '')}|t={torch.get_num_threads()}"
+    )
+
+
+def _time_candidates(fns: dict[str, Callable[[], object]], budget: float = 1.0) -> dict[str, float]:
+    """Median time per candidate, measured interleaved (round-robin, in a shuffled order each
+    round: a convolution right after one with other parameters can pay for the switch)."""
+    order = list(fns)
+    rng = random.Random(len(order))
+    with torch.no_grad():
+        for fn in fns.values():
+            fn()
+        first = next(iter(fns.values()))
+        t = time.perf_counter()
+        first()
+        one = max(time.perf_counter() - t, 1e-6)
+        reps = max(1, int(0.005 / one))
+        rounds = max(3, min(7, int(budget / (one * reps * len(fns)))))
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(rounds):
+            rng.shuffle(order)
+            for name in order:
+                fn = fns[name]
+                t = time.perf_counter()
+                for _ in range(reps):
+                    fn()
+                times[name].append((time.perf_counter() - t) / reps)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def _autotuned(key: str, default: str, candidates: Sequence[str], make: Callable[[str], Callable[[], object]]) -> str:
+    routes = _load_cache()
+    if key in routes and routes[key] in candidates:
+        return routes[key]
+    timings = _time_candidates({r: make(r) for r in candidates})
+    best = min(timings, key=timings.__getitem__)
+    choice = best if best == default or timings[best] < AUTOTUNE_MARGIN * timings[default] else default
+    routes[key] = choice
+    for k, v in _read_cache(warn=False).items():  # keep what other processes found meanwhile
+        routes.setdefault(k, v)
+    _save_cache(routes)
+    return choice
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def route_for(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dilation, groups: int) -> str:
+    """The route :func:`conv` takes for these arguments (deciding, and autotuning, if needed)."""
+    if _forced is not None and _forced in ROUTES:
+        why = _why_not(_forced, x, weight, bias, stride, pads, dilation, groups)
+        if why is None:
+            return _forced
+        if _forced_strict:
+            raise ValueError(f"forced route {_forced!r} cannot compute this convolution: {why}")
+        return "native"
+    if not _enabled or torch.compiler.is_compiling():  # (dynamo: no guards on the decision dict)
+        return "native"
+    key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
+    route = _decisions.get(key)
+    if route == "native":
+        return route
+    if not _plain(x, weight):
+        return "native"
+    if route is None:
+        if len(_decisions) > 4096:  # many distinct shapes (e.g. variable lengths): start over
+            _decisions.clear()
+        if _why_not("pad_all", x, weight, bias, stride, pads, dilation, groups) is not None:
+            _decisions[key] = "native"  # let PyTorch report (or handle) the unusual arguments
+            return "native"
+        route, candidates = _rule(x, weight, stride, pads, dilation, groups)
+        if _autotune and len(candidates) > 1 and _macs(x, weight, stride, pads, dilation) >= AUTOTUNE_MIN_MACS:
+            xx, ww = x.detach(), weight.detach()
+            bb = bias.detach() if bias is not None else None
+            route = _autotuned(
+                _cache_key("conv", x, weight, stride, pads, dilation, groups),
+                route,
+                candidates,
+                lambda r: lambda: _RUN[r](xx, ww, bb, stride, pads, dilation, groups),
+            )
+        _decisions[key] = route
+    return route
+
+
+def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dilation, groups: int) -> Tensor:
+    """A zero-padded convolution (padding ``pads``: one ``(lo, hi)`` per axis) by the chosen route."""
+    global last_route
+    if _forced is None and _enabled and not torch.compiler.is_compiling():
+        # the hot path: a shape already decided native costs one dict lookup
+        key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
+        if _decisions.get(key) == "native":
+            last_route = "native"
+            padding = _symmetric.get(pads)
+            if padding is None:
+                padding = _symmetric[pads] = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else ()
+            if padding:
+                return _CONV[len(pads)](x, weight, bias, stride, padding, dilation, groups)
+            return _run_native(x, weight, bias, stride, pads, dilation, groups)
+    route = route_for(x, weight, bias, stride, pads, dilation, groups)
+    last_route = route
+    return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
+
+
+_symmetric: dict[Pads, tuple[int, ...]] = {}  # pads -> the padding PyTorch takes, () if asymmetric
+
+
+# --------------------------------------------------------------------------- transposed
+
+
+def _run_subpixel(x, weight, bias, stride, pads, dilation, groups, output_padding, out_sizes):
+    """Transposed convolution as one ordinary convolution per output phase (dilation 1).
+
+    Per axis, output ``y = s*i + a`` receives input ``j`` through tap ``t`` when ``j*s - lo + t =
+    y``: the taps ``t = s*m + r`` with ``r = (a + lo) % s`` and ``j = i + c - m`` with
+    ``c = (a + lo) // s``, a correlation with the flipped taps ``w[r::s]`` and padding
+    ``M - 1 - c`` on the low side.
+    """
+    nd = len(pads)
+    n, cin = x.shape[:2]
+    cout = weight.shape[1] * groups
+    y = (
+        x.new_zeros((n, cout, *out_sizes))
+        if bias is None
+        else bias.reshape(1, cout, *([1] * nd)).expand(n, cout, *out_sizes).clone()
+    )
+    axes = []
+    for (lo, _), s, k, o, size in zip(pads, stride, weight.shape[2:], out_sizes, x.shape[2:]):
+        phases = []
+        for a in range(min(s, o)):
+            r, c = (a + lo) % s, (a + lo) // s
+            m = len(range(r, k, s))
+            count = -(-(o - a) // s)
+            phases.append((a, r, c, m, count, size))
+        axes.append(phases)
+    for combo in product(*axes):
+        if any(m == 0 or count <= 0 for _, _, _, m, count, _ in combo):
+            continue  # no tap reaches this phase: zeros (or the bias)
+        index = tuple(slice(r, None, s) for (_, r, _, _, _, _), s in zip(combo, stride))
+        w = weight[(slice(None), slice(None), *index)]  # (cin, cout/g, m...)
+        w = w.reshape(groups, cin // groups, *w.shape[1:]).transpose(1, 2)
+        w = w.reshape(cout, cin // groups, *w.shape[3:]).flip(list(range(2, 2 + nd)))
+        pad = [(m - 1 - c, count - 1 + c - (size - 1)) for _, _, c, m, count, size in combo]
+        src = F.pad(x, _flat_pad(pad)) if any(lo or hi for lo, hi in pad) else x
+        part = _CONV[nd](src, w, None, 1, 0, 1, groups)
+        y[(slice(None), slice(None), *(slice(a, None, s) for (a, *_), s in zip(combo, stride)))] += part
+    return y
+
+
+def _why_not_t(route: str, x: Tensor, weight: Tensor, stride, dilation) -> str | None:
+    if route == "native":
+        return None
+    if route == "subpixel":
+        if any(d != 1 for d in dilation):
+            return "the sub-pixel form needs dilation 1"
+        return None
+    return f"unknown transposed route {route!r}"
+
+
+def conv_transpose(
+    x: Tensor, weight: Tensor, bias: Tensor | None, spec, groups: int, native: Callable[[], Tensor],
+    out_sizes: Callable[[], Sequence[int]],
+) -> Tensor:  # fmt: skip
+    """A transposed convolution (resolved ``spec``) by the chosen route; ``native()`` runs
+    PyTorch's own call and ``out_sizes()`` gives the output's spatial sizes."""
+    global last_route
+    route = "native"
+    if _forced is not None and _forced in ROUTES_T:
+        why = _why_not_t(_forced, x, weight, spec.stride, spec.dilation)
+        if why is None:
+            route = _forced
+        elif _forced_strict:
+            raise ValueError(f"forced route {_forced!r} cannot compute this transposed convolution: {why}")
+    elif _enabled and _autotune and _plain(x, weight) and x.dtype == torch.float32:
+        key = ("T", x.shape, weight.shape, spec, groups)
+        route = _decisions.get(key)  # type: ignore[assignment]
+        if route is None:
+            route = "native"  # the rule: the sub-pixel form is never the default (BENCHMARKS.md)
+            if (
+                x.dim() == 4
+                and any(s > 1 for s in spec.stride)
+                and all(d == 1 for d in spec.dilation)
+                and x.shape[1] >= SUBPIXEL_MIN_CHANNELS
+                and x.shape[2] * x.shape[3] >= SUBPIXEL_MIN_PIXELS
+                and (bias is None or bias.dtype == x.dtype)
+                and weight.dtype == x.dtype
+            ):
+                xx, ww = x.detach(), weight.detach()
+                bb = bias.detach() if bias is not None else None
+                sizes = tuple(out_sizes())
+                runs = {
+                    "native": native,
+                    "subpixel": lambda: _run_subpixel(
+                        xx, ww, bb, spec.stride, spec.pads, spec.dilation, groups, spec.output_padding, sizes
+                    ),
+                }
+                ckey = _cache_key(
+                    "convT", x, weight, spec.stride, spec.pads, spec.dilation, groups, spec.output_padding
+                )
+                route = _autotuned(ckey, "native", ("native", "subpixel"), lambda r: runs[r])
+            if len(_decisions) > 4096:
+                _decisions.clear()
+            _decisions[key] = route
+    last_route = route
+    if route == "subpixel":
+        return _run_subpixel(
+            x, weight, bias, spec.stride, spec.pads, spec.dilation, groups, spec.output_padding, tuple(out_sizes())
+        )
+    return native()

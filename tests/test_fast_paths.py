@@ -1,0 +1,514 @@
+"""The convolution fast paths (atrous._dispatch): every route is exact and differentiable, the
+rules pick the expected routes, the dispatcher never changes results, the autotune cache is
+handled safely. Routes are forced through the private switch, so nothing here depends on timing."""
+
+import json
+import random
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import atrous.functional as AF
+from atrous import _ckernel
+from atrous import _dispatch as D
+from atrous import nn as ann
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "atrous-cache"
+    monkeypatch.setenv("ATROUS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("ATROUS_AUTOTUNE", "0")
+    monkeypatch.delenv("ATROUS_FAST_PATHS", raising=False)
+    monkeypatch.delenv("ATROUS_COMPILE", raising=False)
+    D.reset()
+    yield
+    D.reset()
+
+
+def _conv(route, x, w, b, **kw):
+    with D.force(route):
+        y = AF.conv(x, w, b, **kw)
+    assert D.last_route == route
+    return y
+
+
+def _conv_t(route, x, w, b, **kw):
+    with D.force(route):
+        y = AF.conv_transpose(x, w, b, **kw)
+    assert D.last_route == route
+    return y
+
+
+def _close(a, b):
+    scale = max(1.0, b.detach().abs().max().item())
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=2e-6 * scale)
+
+
+def _compare(fn, route, x, w, b, **kw):
+    """Forward and backward of ``route`` against the native route (float32)."""
+    leaves = [t.clone().requires_grad_() for t in (x, w, *([b] if b is not None else []))]
+    ref_leaves = [t.clone().requires_grad_() for t in (x, w, *([b] if b is not None else []))]
+    y = fn(route, *leaves[:2], leaves[2] if b is not None else None, **kw)
+    ref = fn("native", *ref_leaves[:2], ref_leaves[2] if b is not None else None, **kw)
+    _close(y, ref)
+    g = torch.randn_like(ref)
+    (y * g).sum().backward()
+    (ref * g).sum().backward()
+    for a, r in zip(leaves, ref_leaves):
+        _close(a.grad, r.grad)
+
+
+def _t(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed + sum(shape)))
+
+
+CONV_CASES = [
+    # route, x shape, w shape, bias?, kwargs  (each shape is one that the route is meant for)
+    ("dw_direct", (2, 8, 33, 33), (8, 1, 3, 3), True, dict(padding=8, dilation=8, groups=8)),
+    ("dw_direct", (2, 6, 20, 21), (6, 1, 3, 3), False, dict(padding=((5, 2), (0, 9)), dilation=(2, 4), groups=6)),
+    ("dw_direct", (2, 4, 9, 10), (4, 1, 3, 3), True, dict(padding=24, dilation=24, groups=4)),
+    ("dw_direct", (2, 4, 11, 12), (4, 1, 5, 4), True, dict(padding=((7, 7), (9, 2)), dilation=3, groups=4)),
+    ("dw_direct", (3, 5, 64), (5, 1, 3), True, dict(padding="causal", dilation=16, groups=5)),
+    ("dw_direct", (1, 3, 6, 7, 8), (3, 1, 3, 3, 3), True, dict(padding=7, dilation=(1, 2, 7), groups=3)),
+    ("fold", (2, 6, 1024), (4, 6, 3), True, dict(padding="same", dilation=64)),
+    ("fold", (2, 6, 512), (6, 3, 2), True, dict(padding="causal", dilation=32, groups=2)),
+    ("fold", (1, 4, 160), (4, 4, 3), False, dict(padding="same", dilation=16)),
+    ("onednn", (1, 4, 10, 11, 12), (6, 4, 3, 3, 3), True, dict(padding=2, dilation=2)),
+    ("onednn", (1, 4, 9, 10, 11), (6, 4, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), dilation=(1, 2, 3))),
+    ("onednn", (1, 4, 9, 10, 11), (6, 2, 3, 3, 3), True, dict(padding=5, dilation=(1, 2, 2), groups=2)),
+    ("onednn", (1, 4, 9, 10, 11), (6, 4, 3, 3, 3), True, dict(padding=1, stride=2)),
+    ("onednn", (2, 3, 17, 18), (5, 3, 3, 3), True, dict(padding=4, dilation=4)),
+    ("pad_w", (2, 8, 33, 33), (16, 8, 3, 3), True, dict(padding=12, dilation=12)),
+    ("pad_w", (2, 4, 100), (4, 4, 3), True, dict(padding="causal", dilation=8)),
+    ("pad_w", (1, 4, 9, 10, 11), (6, 4, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), dilation=(1, 2, 3))),
+    ("pad_all", (2, 6, 20, 21), (6, 1, 3, 3), True, dict(padding=((5, 2), (0, 9)), dilation=(2, 4), groups=6)),
+    ("channels_last", (2, 8, 33, 33), (16, 8, 3, 3), True, dict(padding=12, dilation=12)),
+    ("channels_last", (1, 4, 9, 10, 11), (6, 2, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), groups=2)),
+    ("pad_all", (2, 4, 20, 21), (6, 4, 3, 3), True, dict(padding=7, dilation=7, stride=2)),
+    ("fft", (2, 6, 300), (5, 6, 130), True, dict(padding="same")),
+    ("fft", (2, 3, 100), (4, 3, 20), False, dict(padding="causal", dilation=3)),
+]
+
+T_CASES = [
+    ((2, 3, 7, 7), (3, 5, 4, 4), True, dict(stride=2, padding=1)),
+    ((2, 3, 7, 8), (3, 5, 3, 3), True, dict(stride=2, padding=1, output_padding=1)),
+    ((2, 3, 7, 8), (3, 5, 3, 3), False, dict(stride=(3, 2), padding=((2, 0), (1, 1)), output_padding=(2, 0))),
+    ((2, 4, 9), (4, 3, 5), True, dict(stride=3, padding=2, groups=2)),
+    ((2, 4, 9), (4, 3, 2), False, dict(stride=3, padding=0)),
+    ((1, 2, 4, 5, 3), (2, 3, 4, 4, 4), True, dict(stride=2, padding=1)),
+    ((2, 3, 7, 7), (3, 5, 4, 4), True, dict(stride=2, padding="same")),
+]
+
+
+@pytest.mark.parametrize("route, xs, ws, bias, kw", CONV_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONV_CASES)])
+def test_route_equals_native_forward_and_backward(route, xs, ws, bias, kw):
+    x, w = _t(*xs), _t(*ws, seed=1)
+    b = _t(ws[0], seed=2) if bias else None
+    _compare(_conv, route, x, w, b, **kw)
+
+
+@pytest.mark.parametrize("xs, ws, bias, kw", T_CASES)
+def test_subpixel_equals_native_forward_and_backward(xs, ws, bias, kw):
+    x, w = _t(*xs), _t(*ws, seed=1)
+    b = _t(ws[1] * kw.get("groups", 1), seed=2) if bias else None
+    _compare(_conv_t, "subpixel", x, w, b, **kw)
+
+
+GRADCHECK = [
+    ("dw_direct", (2, 3, 6, 7), (3, 1, 3, 3), dict(padding=((2, 1), (7, 3)), dilation=(2, 3), groups=3)),
+    ("dw_direct", (2, 3, 9), (3, 1, 2), dict(padding="causal", dilation=4, groups=3)),
+    ("onednn", (1, 2, 5, 5, 6), (3, 2, 3, 3, 3), dict(padding=2, dilation=(1, 2, 2))),
+    ("onednn", (1, 4, 5, 5, 6), (4, 2, 2, 3, 3), dict(padding=((1, 0), (2, 2), (3, 3)), dilation=(1, 2, 3), groups=2)),
+    ("fold", (2, 3, 16), (2, 3, 3), dict(padding=4, dilation=4)),
+    ("fold", (2, 3, 16), (2, 3, 2), dict(padding="causal", dilation=8)),
+    ("fft", (2, 3, 20), (2, 3, 7), dict(padding="same", dilation=2)),
+    ("pad_w", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
+    ("pad_all", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=((3, 1), (0, 2)), dilation=2)),
+    ("channels_last", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
+]
+
+
+@pytest.mark.parametrize("route, xs, ws, kw", GRADCHECK, ids=[f"{c[0]}-{i}" for i, c in enumerate(GRADCHECK)])
+def test_gradcheck_float64(route, xs, ws, kw):
+    x = _t(*xs).double().requires_grad_()
+    w = _t(*ws, seed=1).double().requires_grad_()
+    b = _t(ws[0], seed=2).double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda *a: _conv(route, *a, **kw), (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((2, 3, 4, 5), (3, 2, 4, 4), dict(stride=2, padding=1)),
+        ((2, 4, 5), (4, 2, 5), dict(stride=3, padding=((2, 0),), groups=2, output_padding=1)),
+    ],
+)
+def test_gradcheck_subpixel_float64(xs, ws, kw):
+    x = _t(*xs).double().requires_grad_()
+    w = _t(*ws, seed=1).double().requires_grad_()
+    b = _t(ws[1] * kw.get("groups", 1), seed=2).double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda *a: _conv_t("subpixel", *a, **kw), (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "route, xs, ws, kw",
+    [
+        ("dw_direct", (1, 2, 5, 6), (2, 1, 3, 3), dict(padding=7, dilation=2, groups=2)),
+        ("onednn", (1, 2, 4, 4, 5), (2, 2, 3, 3, 3), dict(padding=2, dilation=2)),
+    ],
+)
+def test_double_backward_float64(route, xs, ws, kw):
+    x = _t(*xs).double().requires_grad_()
+    w = _t(*ws, seed=1).double().requires_grad_()
+    b = _t(ws[0], seed=2).double().requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda *a: _conv(route, *a, **kw), (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_forced_route_that_cannot_apply_raises_or_falls_back():
+    x, w = _t(1, 4, 10, 10), _t(4, 4, 3, 3)
+    with pytest.raises(ValueError, match="depthwise"):
+        _conv("dw_direct", x, w, None, padding=1)
+    with D.force("fold", strict=False):
+        AF.conv(x, w, padding=1)
+    assert D.last_route == "native"
+    with pytest.raises(ValueError, match="unknown route"), D.force("nope"):
+        pass
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def _route(x, w, **kw):
+    AF.conv(x, w, **kw)
+    return D.last_route
+
+
+def test_rules_pick_the_expected_routes():
+    # depthwise past oneDNN's padding cliff -> C kernel; below it -> native
+    assert _route(_t(2, 8, 33, 33), _t(8, 1, 3, 3), padding=8, dilation=8, groups=8) == "dw_direct"
+    assert _route(_t(2, 8, 33, 33), _t(8, 1, 3, 3), padding=2, dilation=2, groups=8) == "native"
+    # 1-d with a dilation that folds (f >= 16) -> fold; small dilation -> native
+    assert _route(_t(2, 128, 1024), _t(4, 128, 3), padding="same", dilation=64) == "fold"
+    assert _route(_t(2, 128, 1024), _t(4, 128, 2), padding="causal", dilation=512) == "fold"
+    assert _route(_t(2, 128, 1024), _t(4, 128, 3), padding="same", dilation=2) == "native"
+    assert _route(_t(1, 4, 1024), _t(4, 4, 3), padding="same", dilation=64) == "native"  # tiny: native
+    # small 3-d inputs that PyTorch sends to slow_conv3d -> oneDNN directly
+    assert _route(_t(1, 4, 12, 12, 12), _t(4, 4, 3, 3, 3), padding=2, dilation=2) == "onednn"
+    # dense 2-d past the W-padding cliff: sure with >= 128 output channels, else native (autotune off)
+    assert _route(_t(1, 4, 20, 20), _t(128, 4, 3, 3), padding=12, dilation=12) == "pad_w"
+    assert _route(_t(1, 4, 20, 20), _t(32, 4, 3, 3), padding=12, dilation=12) == "native"
+    # long dense kernels -> fft
+    assert _route(_t(1, 4, 600), _t(4, 4, 128), padding="same") == "fft"
+    # the rules only leave the native call for float32 CPU plain contiguous tensors
+    assert _route(_t(2, 8, 33, 33).double(), _t(8, 1, 3, 3).double(), padding=8, dilation=8, groups=8) == "native"
+    cl = _t(2, 8, 33, 33).contiguous(memory_format=torch.channels_last)
+    assert _route(cl, _t(8, 1, 3, 3), padding=8, dilation=8, groups=8) == "native"
+    # transposed: native
+    AF.conv_transpose(_t(1, 4, 9, 9), _t(4, 4, 4, 4), stride=2, padding=1)
+    assert D.last_route == "native"
+
+
+def test_unusual_arguments_are_left_to_pytorch():
+    x, w = _t(2, 8, 33, 33), _t(8, 1, 3, 3)
+    with pytest.raises(RuntimeError):  # PyTorch's own dtype error, not a silent kernel misread
+        AF.conv(x, w.double(), padding=8, dilation=8, groups=8)
+    assert D.last_route == "native"
+    with pytest.raises(RuntimeError):
+        AF.conv(x, w, _t(5), padding=8, dilation=8, groups=8)
+    assert D.last_route == "native"
+
+
+def test_fast_paths_switch_off(monkeypatch):
+    monkeypatch.setenv("ATROUS_FAST_PATHS", "0")
+    D.reset()
+    assert _route(_t(2, 8, 33, 33), _t(8, 1, 3, 3), padding=8, dilation=8, groups=8) == "native"
+
+
+def test_layers_use_the_dispatcher():
+    layer = ann.Conv2d(8, 8, 3, padding=8, dilation=8, groups=8)
+    ref = torch.nn.Conv2d(8, 8, 3, padding=8, dilation=8, groups=8)
+    ref.load_state_dict(layer.state_dict())
+    x = _t(2, 8, 33, 33)
+    y = layer(x)
+    assert D.last_route == "dw_direct"
+    _close(y, ref(x))
+    tcn_like = ann.Conv1d(64, 64, 3, padding="causal", dilation=64)
+    y = tcn_like(_t(4, 64, 1024))
+    assert D.last_route == "fold"
+
+
+def test_functorch_and_tracing_take_the_native_route():
+    w = _t(8, 1, 3, 3)
+    xs = _t(3, 2, 8, 20, 20)
+    out = torch.func.vmap(lambda xi: AF.conv(xi, w, padding=8, dilation=8, groups=8))(xs)
+    assert D.last_route == "native"
+    _close(out, torch.stack([F.conv2d(xi, w, None, 1, 8, 8, 8) for xi in xs]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda x: AF.conv(x, w, padding=8, dilation=8, groups=8), (xs[0],), check_trace=False)
+    assert D.last_route == "native"
+    assert "conv" in str(traced.graph)
+    _close(traced(xs[1]), F.conv2d(xs[1], w, None, 1, 8, 8, 8))
+
+
+# --------------------------------------------------------------------------- never changes results
+
+
+def _random_config(rng: random.Random):
+    nd = rng.choice([1, 1, 2, 2, 3])
+    n = rng.choice([1, 2])
+    if nd == 1:
+        n = rng.choice([2, 4])
+    kind = rng.choice(["dense", "depthwise", "grouped"])
+    cin = rng.choice([2, 4, 6])
+    if kind == "depthwise":
+        groups, cout = cin, cin
+    elif kind == "grouped":
+        groups, cout = 2, rng.choice([2, 4])
+    else:
+        groups, cout = 1, rng.choice([1, 3, 4])
+    k = tuple(rng.choice([1, 2, 3, 3, 5]) for _ in range(nd))
+    if nd == 1:
+        length = rng.choice([17, 64, 96, 128, 256, 32768])
+        sizes = (length,)
+        d = (rng.choice([1, 2, 8, 16, 32, 64]),)
+    else:
+        sizes = tuple(rng.choice([5, 9, 12, 16]) for _ in range(nd))
+        d = tuple(rng.choice([1, 2, 3, 8]) for _ in range(nd))
+    stride = tuple(rng.choice([1, 1, 1, 2]) for _ in range(nd))
+    modes = ["zeros", "zeros", "reflect", "replicate", "circular"]
+    mode = rng.choice(modes)
+    choice = rng.choice(["int", "pairs", "same", "causal", "full", "valid"])
+    if choice == "int":
+        padding = rng.choice([0, 1, 3, 7, 8, 12])
+    elif choice == "pairs":
+        padding = tuple((rng.choice([0, 1, 4, 8]), rng.choice([0, 2, 7, 9])) for _ in range(nd))
+    elif choice == "causal" and nd == 1:
+        padding = "causal"
+    elif choice == "full":
+        padding = "full"
+    elif choice == "valid":
+        padding = "valid"
+    else:
+        padding = "same"
+    return dict(
+        nd=nd,
+        x=(n, cin, *sizes),
+        w=(cout, cin // groups, *k),
+        groups=groups,
+        stride=stride,
+        padding=padding,
+        dilation=d,
+        padding_mode=mode,
+    )
+
+
+def test_dispatcher_never_changes_results():
+    rng = random.Random(1234)
+    routes, checked = set(), 0
+    for i in range(400):
+        c = _random_config(rng)
+        x, w, b = _t(*c["x"], seed=i), _t(*c["w"], seed=i + 1), _t(c["w"][0], seed=i + 2)
+        kw = dict(
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            groups=c["groups"],
+            padding_mode=c["padding_mode"],
+        )
+        try:
+            with D.force("native"):
+                ref = AF.conv(x, w, b, **kw)
+        except Exception:  # an impossible configuration (input too small, padding too large for the mode)
+            continue
+        y = AF.conv(x, w, b, **kw)
+        routes.add(D.last_route)
+        _close(y, ref)
+        checked += 1
+    assert checked > 150
+    assert {"native", "dw_direct", "fold"} <= routes
+
+
+def test_dispatcher_never_changes_gradients_of_layers():
+    rng = random.Random(99)
+    for i in range(12):
+        c = _random_config(rng)
+        if c["padding_mode"] != "zeros":
+            continue
+        cls = {1: ann.Conv1d, 2: ann.Conv2d, 3: ann.Conv3d}[c["nd"]]
+        try:
+            layer = cls(
+                c["x"][1],
+                c["w"][0],
+                c["w"][2:],
+                stride=c["stride"],
+                padding=c["padding"],
+                dilation=c["dilation"],
+                groups=c["groups"],
+            )
+            x = _t(*c["x"], seed=i).requires_grad_()
+            with D.force("native"):
+                ref = layer(x)
+        except Exception:
+            continue
+        (gx_ref, gw_ref) = torch.autograd.grad(ref.sum(), (x, layer.weight))
+        y = layer(x)
+        gx, gw = torch.autograd.grad(y.sum(), (x, layer.weight))
+        _close(y, ref)
+        _close(gx, gx_ref)
+        _close(gw, gw_ref)
+
+
+# --------------------------------------------------------------------------- autotune cache
+
+
+def _tune_case():
+    return _t(1, 8, 24, 24), _t(32, 8, 3, 3)  # dense, 32 channels, W padding 12: ambiguous
+
+
+@pytest.fixture
+def tuning(monkeypatch, tmp_path):
+    monkeypatch.setenv("ATROUS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("ATROUS_AUTOTUNE", "1")
+    monkeypatch.setattr(D, "AUTOTUNE_MIN_MACS", 0)
+    calls = []
+
+    def fake(fns, budget=1.0):  # deterministic "timings": pad_w wins by 20%
+        calls.append(sorted(fns))
+        return {name: (0.8 if name == "pad_w" else 1.0) for name in fns}
+
+    monkeypatch.setattr(D, "_time_candidates", fake)
+    D.reset()
+    return tmp_path, calls
+
+
+def test_autotune_picks_the_winner_and_caches_it_atomically(tuning, monkeypatch):
+    path, calls = tuning
+    x, w = _tune_case()
+    assert _route(x, w, padding=12, dilation=12) == "pad_w"
+    assert calls == [["channels_last", "native", "pad_w"]]
+    data = json.loads((path / "autotune.json").read_text())
+    assert data["env"] == D._env_id() and list(data["routes"].values()) == ["pad_w"]
+    assert sorted(p.name for p in path.iterdir() if "autotune" in p.name) == ["autotune.json"]  # no temp file left
+    # a new process (reset) reads the cache instead of timing again
+    D.reset()
+    monkeypatch.setattr(D, "_time_candidates", lambda *a, **k: pytest.fail("timed again"))
+    assert _route(x, w, padding=12, dilation=12) == "pad_w"
+
+
+def test_autotune_keeps_the_rule_without_a_clear_win(tuning, monkeypatch):
+    monkeypatch.setattr(
+        D, "_time_candidates", lambda fns, budget=1.0: {n: (0.97 if n == "pad_w" else 1.0) for n in fns}
+    )
+    x, w = _tune_case()
+    assert _route(x, w, padding=12, dilation=12) == "native"
+
+
+def test_autotune_write_failure_leaves_the_old_cache(tuning, monkeypatch):
+    path, _ = tuning
+    x, w = _tune_case()
+    _route(x, w, padding=12, dilation=12)
+    before = (path / "autotune.json").read_text()
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dump", broken)
+    D.reset()
+    with pytest.warns(RuntimeWarning, match="cannot write"):
+        _route(x, w, padding=9, dilation=9)
+    assert (path / "autotune.json").read_text() == before
+    assert sorted(p.name for p in path.iterdir() if "autotune" in p.name) == ["autotune.json"]
+
+
+def test_corrupt_cache_is_ignored_with_a_warning(tuning):
+    path, calls = tuning
+    (path / "autotune.json").write_text("{not json")
+    x, w = _tune_case()
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        assert _route(x, w, padding=12, dilation=12) == "pad_w"
+    assert calls  # it re-tuned
+    json.loads((path / "autotune.json").read_text())  # and rewrote a valid file
+
+
+def test_stale_cache_is_ignored_with_a_warning(tuning):
+    path, calls = tuning
+    x, w = _tune_case()
+    key = D._cache_key("conv", x, w, (1, 1), ((12, 12), (12, 12)), (12, 12), 1)
+    (path / "autotune.json").write_text(json.dumps({"env": "rules=0;torch=0.0", "routes": {key: "native"}}))
+    with pytest.warns(RuntimeWarning, match="stale"):
+        assert _route(x, w, padding=12, dilation=12) == "pad_w"
+    assert calls
+
+
+def test_autotune_may_pick_the_subpixel_form_for_big_transposed_convolutions(tuning, monkeypatch):
+    monkeypatch.setattr(
+        D, "_time_candidates", lambda fns, budget=1.0: {n: (0.8 if n == "subpixel" else 1.0) for n in fns}
+    )
+    x, w = _t(1, 128, 128, 128), _t(128, 2, 4, 4)
+    y = AF.conv_transpose(x, w, stride=2, padding=1)
+    assert D.last_route == "subpixel"
+    _close(y, F.conv_transpose2d(x, w, None, 2, 1))
+    small = _t(1, 128, 16, 16)
+    AF.conv_transpose(small, w, stride=2, padding=1)
+    assert D.last_route == "native"  # not a candidate: too small
+
+
+def test_autotune_opt_out(tuning, monkeypatch):
+    path, calls = tuning
+    monkeypatch.setenv("ATROUS_AUTOTUNE", "0")
+    D.reset()
+    x, w = _tune_case()
+    assert _route(x, w, padding=12, dilation=12) == "native"
+    assert calls == [] and not (path / "autotune.json").exists()
+
+
+# --------------------------------------------------------------------------- the C kernel
+
+
+def test_kernel_is_built_once_into_the_cache_dir(tmp_path, monkeypatch):
+    if _ckernel._compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("ATROUS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_ckernel, "_state", {})
+    assert _ckernel.load() is not None
+    built = list(tmp_path.glob("dwconv-*.so"))
+    assert len(built) == 1
+    monkeypatch.setattr(_ckernel, "_state", {})
+    monkeypatch.setattr(_ckernel, "_build", lambda *a: pytest.fail("rebuilt"))
+    assert _ckernel.load() is not None
+
+
+def test_without_the_kernel_depthwise_falls_back_to_padding(monkeypatch):
+    monkeypatch.setattr(_ckernel, "_state", {})
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr(_ckernel.shutil, "which", lambda name: None)
+    with pytest.warns(RuntimeWarning, match="unavailable"):
+        assert _ckernel.load() is None
+    D.reset()
+    x, w, b = _t(2, 8, 33, 33), _t(8, 1, 3, 3), _t(8)
+    y = AF.conv(x, w, b, padding=8, dilation=8, groups=8)
+    assert D.last_route == "pad_w"
+    _close(y, F.conv2d(x, w, b, 1, 8, 8, 8))
+    _close(_conv("dw_direct", x, w, b, padding=8, dilation=8, groups=8), F.conv2d(x, w, b, 1, 8, 8, 8))
+    monkeypatch.setattr(_ckernel, "_state", {})
+    monkeypatch.setenv("ATROUS_COMPILE", "0")
+    assert _ckernel.load() is None  # opted out: silent
+
+
+# --------------------------------------------------------------------------- CUDA
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_calls_stay_native_and_exact():
+    x = _t(2, 8, 33, 33).cuda()
+    w = _t(8, 1, 3, 3).cuda()
+    y = AF.conv(x, w, padding=8, dilation=8, groups=8)
+    assert D.last_route == "native"
+    _close(y, F.conv2d(x, w, None, 1, 8, 8, 8))
+    wt = _t(8, 4, 4, 4).cuda()
+    _close(AF.conv_transpose(x, wt, stride=2, padding=1), F.conv_transpose2d(x, wt, None, 2, 1))
