@@ -44,7 +44,27 @@ def _conv_layers(module: nn.Module) -> list[ConvNd]:
     return [m for m in module.modules() if isinstance(m, ConvNd)]
 
 
-class ContextModule(nn.Module):
+class _ChainFields:
+    """Receptive fields of a chain of convolutions ``self.convs`` (ContextModule, DegriddingTail)."""
+
+    convs: Sequence[ConvNd]
+
+    def fields(self, input_size: Sequence[int] | None = None) -> list[FieldND]:
+        """Exact receptive fields after each convolution (:func:`atrous.receptive_field`)."""
+        return cast("list[FieldND]", receptive_field(self.convs, input_size))
+
+    @property
+    def layer_receptive_fields(self) -> list[tuple[int, ...]]:
+        """Receptive-field size per axis after each convolution (``(3, 3), (5, 5), ...``)."""
+        return [f.size for f in self.fields()]
+
+    @property
+    def receptive_field(self) -> tuple[int, ...]:
+        """Receptive-field size per axis of the output (``(67, 67)`` for the context module)."""
+        return self.layer_receptive_fields[-1]
+
+
+class ContextModule(_ChainFields, nn.Module):
     """Yu & Koltun's context aggregation module (ICLR 2016, Table 1).
 
     Layers 1-7 are 3x3 convolutions with dilations ``1, 1, 2, 4, 8, 16, 1`` and ``'same'``
@@ -169,25 +189,11 @@ class ContextModule(nn.Module):
             if conv.bias is not None:
                 conv.bias.zero_()
 
-    def fields(self, input_size: Sequence[int] | None = None) -> list[FieldND]:
-        """Exact per-layer receptive fields (:func:`atrous.receptive_field` on the layer specs)."""
-        return cast("list[FieldND]", receptive_field(self.convs, input_size))
-
-    @property
-    def layer_receptive_fields(self) -> list[tuple[int, ...]]:
-        """Receptive-field size per axis after each layer: ``(3, 3), (5, 5), ..., (67, 67)``."""
-        return [f.size for f in self.fields()]
-
-    @property
-    def receptive_field(self) -> tuple[int, ...]:
-        """Receptive-field size per axis of the output: ``(67, 67)``."""
-        return self.layer_receptive_fields[-1]
-
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, widths={self.widths}"
 
 
-class DegriddingTail(nn.Sequential):
+class DegriddingTail(_ChainFields, nn.Sequential):
     """The degridding levels of Dilated Residual Networks (Yu, Koltun & Funkhouser, CVPR 2017).
 
     Appended after the dilated stages (dilation 2 then 4 in DRN), level 7 uses dilation 2 and
@@ -243,17 +249,3 @@ class DegriddingTail(nn.Sequential):
     def convs(self) -> list[ConvNd]:
         """The convolutions, in order."""
         return _conv_layers(self)
-
-    def fields(self, input_size: Sequence[int] | None = None) -> list[FieldND]:
-        """Exact per-convolution receptive fields (:func:`atrous.receptive_field`)."""
-        return cast("list[FieldND]", receptive_field(self.convs, input_size))
-
-    @property
-    def layer_receptive_fields(self) -> list[tuple[int, ...]]:
-        """Receptive-field size per axis after each convolution."""
-        return [f.size for f in self.fields()]
-
-    @property
-    def receptive_field(self) -> tuple[int, ...]:
-        """Receptive-field size per axis of the tail alone: ``(13, 13)`` for C, ``(7, 7)`` for D."""
-        return self.layer_receptive_fields[-1]
