@@ -577,8 +577,10 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.model is None:
         if a.input is not None or a.weights is not None:
             raise CLIError("--input and --weights go with a MODEL")
-        index = build_report(a.output, progress=not a.no_progress)
+        index = build_report(a.output, progress=not a.no_progress, examples=a.examples)
     else:
+        if a.examples is not None:
+            raise CLIError("--examples goes with the built-in report, not with a MODEL")
         model, default = _load_model(a.model, a.weights, meta=False)
         shape = _input_shape(a, default)
         index = build_report(a.output, model, shape, model_name=a.model, progress=not a.no_progress)
@@ -741,6 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", help="input shape N,C,*spatial for MODEL")
     p.add_argument("--weights", help="a state_dict file for MODEL (torch.load weights_only=True)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--examples",
+        nargs="?",
+        const="docs/results",
+        help="add the examples' results from this folder (default docs/results)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("animate", help="an animation (GIF/APNG) or one frame (SVG) of a convolution")

@@ -486,6 +486,7 @@ def build_report(
     model_name: str = "model",
     progress: bool = True,
     sections: Sequence[str] | None = None,
+    examples: str | Path | None = None,
 ) -> Path:
     """Write the report and return the path of its ``index.html``.
 
@@ -493,6 +494,8 @@ def build_report(
         out_dir: folder to write (created; files in it are replaced).
         model, input_shape: report on this model; without one, on the built-in examples.
         sections: names of built-in sections to include (default: all).
+        examples: a folder of example results (``docs/results``: the JSON files and figures
+            that ``examples/*.py`` write); each becomes a section after the built-in ones.
         progress: show a progress bar (rich) on stderr.
     """
     import matplotlib
@@ -512,6 +515,9 @@ def build_report(
     else:
         chosen = SECTIONS if sections is None else [(n, f) for n, f in SECTIONS if n in sections]
         jobs = list(chosen)
+    if examples is not None:
+        for record in example_records(examples):
+            jobs.append((record["name"], lambda bb, r=record: _example_section(bb, r, Path(examples))))
     if progress:
         from rich.console import Console
         from rich.progress import Progress
@@ -541,6 +547,69 @@ def build_report(
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def example_records(folder: str | Path) -> list[dict[str, Any]]:
+    """The example results in ``folder`` (``<name>.json`` files), in the examples' order."""
+    import json
+
+    from atrous.errors import SpecError
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise SpecError(f"examples folder {str(root)!r} does not exist (full runs of examples/*.py write docs/results)")
+    records = []
+    for path in sorted(root.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            for key in ("name", "title", "text", "header", "rows", "figures", "command"):
+                record[key]  # noqa: B018 - the check is the lookup
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpecError(f"{path} is not an example result ({type(exc).__name__}: {exc})") from None
+        records.append(record)
+    if not records:
+        raise SpecError(f"examples folder {str(root)!r} holds no results (<name>.json); run an example first")
+    order = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
+    records.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["name"]))
+    return records
+
+
+def _markdown_inline(text: str) -> str:
+    """Escaped text with `code` spans and **bold**: all the Markdown example texts use."""
+    import re
+
+    out = html.escape(text.strip())
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return out.replace("\n\n", "</p><p class='explain'>")
+
+
+def _example_section(b: _Builder, record: dict[str, Any], root: Path) -> Section:
+    import shutil
+
+    s = Section(
+        f"example-{record['name']}",
+        f"Example: {record['title']}",
+        _markdown_inline(record["text"]),
+    )
+    if record["header"]:
+        s.table(record["header"], [["" if c is None else c for c in r] for r in record["rows"]])
+    for f in record["figures"]:
+        src = root / f["file"]
+        if not src.is_file():
+            s.text(f"(figure {html.escape(f['file'])} is missing from {html.escape(str(root))})")
+            continue
+        name = "example_" + f["file"].replace("/", "_")
+        dest, rel = b.asset(name)
+        shutil.copyfile(src, dest)
+        s.figure(rel, f["caption"])
+    mode = "" if record.get("mode", "full") == "full" else f" ({html.escape(str(record['mode']))} run)"
+    s.text(
+        f"Produced by <code>{html.escape(record['command'])}</code>{mode}"
+        + (f" in {record['elapsed_s']} s on {html.escape(str(record.get('machine', '')))}" if "elapsed_s" in record else "")
+        + "."
+    )
+    return s
 
 
 def _add(b: _Builder, result: Section | list[Section]) -> None:
