@@ -23,7 +23,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ class Dist:
 
     rank: int = 0
     world: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def main(self) -> bool:
@@ -312,7 +312,8 @@ def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Pa
         for f in r["figures"]:
             parts.append(f"![{f['caption']}](results/{f['file']})  \n*{f['caption']}*\n")
     rel = os.path.relpath(results, path.parent)
-    text = "\n".join(parts).replace("](results/", f"]({rel}/")
+    prefix = "" if rel == "." else f"{rel}/"
+    text = "\n".join(parts).replace("](results/", f"]({prefix}")
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -562,8 +562,9 @@ def example_records(folder: str | Path) -> list[dict[str, Any]]:
     for path in sorted(root.glob("*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            for key in ("name", "title", "text", "header", "rows", "figures", "command"):
-                record[key]  # noqa: B018 - the check is the lookup
+            missing = [k for k in ("name", "title", "text", "header", "rows", "figures", "command") if k not in record]
+            if missing:
+                raise KeyError(", ".join(missing))
         except (ValueError, KeyError, TypeError) as exc:
             raise SpecError(f"{path} is not an example result ({type(exc).__name__}: {exc})") from None
         records.append(record)
@@ -606,7 +607,11 @@ def _example_section(b: _Builder, record: dict[str, Any], root: Path) -> Section
     mode = "" if record.get("mode", "full") == "full" else f" ({html.escape(str(record['mode']))} run)"
     s.text(
         f"Produced by <code>{html.escape(record['command'])}</code>{mode}"
-        + (f" in {record['elapsed_s']} s on {html.escape(str(record.get('machine', '')))}" if "elapsed_s" in record else "")
+        + (
+            f" in {record['elapsed_s']} s on {html.escape(str(record.get('machine', '')))}"
+            if "elapsed_s" in record
+            else ""
+        )
         + "."
     )
     return s

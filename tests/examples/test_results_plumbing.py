@@ -1,0 +1,109 @@
+"""The examples' shared plumbing: results JSON, docs/RESULTS.md, and the report's example sections."""
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from atrous.cli import main as cli
+from atrous.errors import SpecError
+from atrous.viz.report import build_report, example_records
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _common():
+    # as the example scripts do: examples/ on the path, then `import common`
+    if str(ROOT / "examples") not in sys.path:
+        sys.path.insert(0, str(ROOT / "examples"))
+    return importlib.import_module("common")
+
+
+def _write(tmp_path, name="adding", quick=True):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    common = _common()
+    p = common.parser("test")
+    args = common.parse(p, ["--out", str(tmp_path), "--seed", "3"] + (["--quick"] if quick else []))
+    dist = common.distributed()
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [3, 1, 2])
+    path = common.save(
+        args,
+        dist,
+        script=str(ROOT / "examples" / "adding.py"),
+        name=name,
+        title=f"Title of {name}",
+        text="Trained `TCN` for **two** steps.",
+        header=["model", "MSE"],
+        rows=[["TCN", 1.5e-4], ["LSTM", float("nan")]],
+        figures=[("curve.png", fig, "a curve")],
+        data={"curve": [1.0, 0.5]},
+        started=time.perf_counter(),
+    )
+    return common, path
+
+
+def test_save_writes_json_and_figures(tmp_path):
+    _, path = _write(tmp_path)
+    record = json.loads(path.read_text())
+    assert record["command"] == "python examples/adding.py --seed 3 --quick"  # --out is left out
+    assert record["mode"] == "quick" and record["processes"] == 1 and record["seed"] == 3
+    assert record["rows"] == [["TCN", 1.5e-4], ["LSTM", None]]  # NaN is not JSON
+    assert (tmp_path / "adding" / "curve.png").stat().st_size > 1000
+    assert record["figures"] == [{"file": "adding/curve.png", "caption": "a curve"}]
+
+
+def test_results_markdown(tmp_path):
+    common, _ = _write(tmp_path, "copy_memory")
+    _write(tmp_path, "adding")
+    md = common.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert md.index("## Title of adding") < md.index("## Title of copy_memory")  # the examples' order
+    assert "| TCN | 0.00015 |" in md and "| LSTM |  |" in md
+    assert "![a curve](adding/curve.png)" in md
+
+
+def test_report_example_sections(tmp_path):
+    _write(tmp_path / "res")
+    index = build_report(tmp_path / "rep", progress=False, sections=[], examples=tmp_path / "res")
+    text = index.read_text()
+    assert '<section id="example-adding">' in text
+    assert "Trained <code>TCN</code> for <b>two</b> steps." in text
+    assert (tmp_path / "rep" / "assets" / "example_adding_curve.png").is_file()
+    assert "python examples/adding.py --seed 3 --quick" in text and "(quick run)" in text
+
+
+def test_example_records_errors(tmp_path):
+    with pytest.raises(SpecError, match="does not exist"):
+        example_records(tmp_path / "nope")
+    with pytest.raises(SpecError, match="holds no results"):
+        example_records(tmp_path)
+    (tmp_path / "bad.json").write_text('{"name": "x"}')
+    with pytest.raises(SpecError, match=r"bad\.json is not an example result"):
+        example_records(tmp_path)
+
+
+def test_cli_examples_errors(tmp_path, capsys):
+    assert cli(["report", "-o", str(tmp_path / "r"), "--examples", str(tmp_path / "missing"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing" in err and "does not exist" in err
+    assert cli(["report", "builtin:tcn", "--examples", str(tmp_path)]) == 2
+    assert "--examples goes with the built-in report" in capsys.readouterr().err
+
+
+def test_examples_reject_bad_flags(capsys):
+    common = _common()
+    p = common.parser("test")
+    with pytest.raises(SystemExit) as e:
+        common.parse(p, ["--threads", "0"])
+    assert e.value.code == 2
+    assert "--threads must be a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        common.parse(p, ["--device", "tpu"])
+    assert "--device must be cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
