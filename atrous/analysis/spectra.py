@@ -45,6 +45,7 @@ __all__ = [
     "dtft",
     "frequency_response",
     "magnitude_response",
+    "periodic_power",
     "response_2d",
 ]
 
@@ -350,3 +351,86 @@ def response_2d(kernel2d: object, dilation: int | Sequence[int] = (1, 1), n: int
     mag = np.abs(np.fft.fftshift(np.fft.fft2(dil, s=(size, size))))
     w = np.fft.fftshift(np.fft.fftfreq(size)) * 2.0 * np.pi
     return w, mag
+
+
+def periodic_power(image: object, period: int | Sequence[int], *, include_dc: bool = False) -> float:
+    """Fraction of an image's spectral power at the frequencies of period ``d``: the checkerboard.
+
+    With ``image`` of ``H x W`` pixels (``H`` divisible by ``d_y``, ``W`` by ``d_x``) and ``P`` the
+    power spectrum of the mean-removed image, ``P(k_y, k_x) = |FFT2(image - mean)|^2``, this is
+
+    ``sum of P over (k_y, k_x) = (a H / d_y, b W / d_x), (a, b) != (0, 0)`` divided by ``sum of P``,
+
+    i.e. the power at the angular frequencies ``(2 pi a / d_y, 2 pi b / d_x)``: for ``d = 2`` the
+    three frequencies ``(pi, 0)``, ``(0, pi)`` and ``(pi, pi)``, for ``d = 4`` also every multiple
+    of ``pi / 2``. By Parseval it equals the energy of the image's *phase pattern* (the mean of
+    all pixels with the same ``(i mod d_y, j mod d_x)``, minus the overall mean, tiled over the
+    image) over the energy of the mean-removed image; that is how it is computed (exactly, in
+    float64). A pattern that repeats with period ``d`` gives 1; a constant image (no power
+    anywhere but DC) gives 0; white noise about ``(d_y d_x - 1) / (H W - 1)``; a smooth image
+    close to 0.
+
+    ``include_dc=True`` divides by the power *including* DC (the energy of the image itself, not
+    mean-removed): the fraction of the whole output that is a period-``d`` pattern. Use it where
+    the ideal output is constant (a decoder fed a constant input), whose AC power is all artifact
+    and may be as small as float rounding: the default would then report the shape of the
+    rounding noise, this reports its size.
+
+    Leading axes (batch, channels) are pooled: both sums run over all images, so the result is
+    the fraction of the *total* power of the stack (images with more power weigh more).
+
+    Args:
+        image: array-like or torch tensor ``(..., H, W)``, real.
+        period: ``d`` (both axes) or ``(d_y, d_x)``, each ``>= 1`` and dividing the image size.
+        include_dc: divide by the total power including DC (see above).
+
+    Returns:
+        A float in ``[0, 1]``.
+
+    Raises:
+        SpecError: fewer than two axes, a period that does not divide the size, non-finite values.
+
+    Examples:
+        >>> import numpy as np
+        >>> i, j = np.indices((8, 8))
+        >>> periodic_power((-1.0) ** (i + j), 2)      # a pure checkerboard: all power at (pi, pi)
+        1.0
+        >>> periodic_power(np.full((8, 8), 3.0), 2)   # a constant: no power but DC
+        0.0
+        >>> smooth = np.cos(2 * np.pi * i / 8)          # one cycle per image: not at period 2
+        >>> round(periodic_power(smooth + 0.1 * (-1.0) ** i, 2), 6)   # 0.1^2 / (0.5 + 0.1^2)
+        0.019608
+        >>> round(periodic_power(1.0 + 0.1 * (-1.0) ** i, 2, include_dc=True), 6)   # 0.1^2 / (1 + 0.1^2)
+        0.009901
+    """
+    detach = getattr(image, "detach", None)
+    if callable(detach):
+        image = detach().cpu().double().numpy()
+    try:
+        x = np.asarray(image, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpecError(f"image must be a real array (..., H, W), got {type(image).__name__}") from None
+    if x.ndim < 2:
+        raise SpecError(f"image must have at least two axes (..., H, W), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise SpecError("image must be finite (it holds inf or nan)")
+    if isinstance(period, Sequence) and not isinstance(period, str):
+        if len(period) != 2:
+            raise SpecError(f"period must be an int or a pair (d_y, d_x), got {period!r}")
+        py, px = check_int("period[0]", period[0], 1), check_int("period[1]", period[1], 1)
+    else:
+        py = px = check_int("period", period, 1)
+    h, w = x.shape[-2:]
+    if h % py or w % px:
+        raise SpecError(
+            f"period {(py, px)} must divide the image size {(h, w)} (crop the image to a multiple of the period)"
+        )
+    x = x.reshape((-1, h, w))
+    energy = float(np.sum(x * x))
+    x = x - x.mean(axis=(-2, -1), keepdims=True)
+    total = energy if include_dc else float(np.sum(x * x))
+    if total <= 0.0:
+        return 0.0
+    pattern = x.reshape((x.shape[0], h // py, py, w // px, px)).mean(axis=(1, 3))
+    periodic = float(np.sum(pattern * pattern)) * (h // py) * (w // px)
+    return float(min(1.0, max(0.0, periodic / total)))
