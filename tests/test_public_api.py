@@ -12,6 +12,7 @@ PUBLIC = {
     "invert", "receptive_field", "Field", "FieldND", "hdc", "coverage", "plan_dilations",
     "exponential_schedule", "wavenet_schedule", "sawtooth_schedule", "tcn_receptive_field",
     "stack_receptive_field", "RELATIONSHIPS", "frames_per_beat",
+    "tempo_dilations", "tempo_bank", "TempoDilation", "TempoBank",
 }  # fmt: skip
 
 

@@ -15,6 +15,8 @@ from atrous.geometry.dilation import (
     Coverage,
     DilationPlan,
     HDCResult,
+    TempoBank,
+    TempoDilation,
     coverage,
     exponential_schedule,
     frames_per_beat,
@@ -23,6 +25,8 @@ from atrous.geometry.dilation import (
     sawtooth_schedule,
     stack_receptive_field,
     tcn_receptive_field,
+    tempo_bank,
+    tempo_dilations,
     wavenet_schedule,
 )
 from atrous.geometry.field import Alignment, Field, FieldND, Merge, Phase, axis_taps, receptive_field
@@ -59,6 +63,8 @@ __all__ = [
     "PoolSpec",
     "Relationship",
     "SpecError",
+    "TempoBank",
+    "TempoDilation",
     "UpsampleSpec",
     "as_spec",
     "axis_length",
@@ -81,6 +87,8 @@ __all__ = [
     "sawtooth_schedule",
     "stack_receptive_field",
     "tcn_receptive_field",
+    "tempo_bank",
+    "tempo_dilations",
     "valid_output_sizes",
     "wavenet_schedule",
 ]

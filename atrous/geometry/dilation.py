@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from math import gcd
 
 from atrous.errors import SpecError
@@ -26,6 +27,8 @@ __all__ = [
     "Coverage",
     "DilationPlan",
     "HDCResult",
+    "TempoBank",
+    "TempoDilation",
     "coverage",
     "exponential_schedule",
     "frames_per_beat",
@@ -34,6 +37,8 @@ __all__ = [
     "sawtooth_schedule",
     "stack_receptive_field",
     "tcn_receptive_field",
+    "tempo_bank",
+    "tempo_dilations",
     "wavenet_schedule",
 ]
 
@@ -295,3 +300,260 @@ def frames_per_beat(bpm: float | Fraction | int, frame_rate: float | Fraction | 
         if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)) or not v > 0:
             raise SpecError(f"{name} must be a positive number, got {v!r}")
     return Fraction(frame_rate) * 60 / Fraction(bpm)  # type: ignore[no-any-return]
+
+
+def _positive_fraction(name: str, value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not value > 0:
+        raise SpecError(f"{name} must be a positive number, got {value!r}")
+    if isinstance(value, float) and value == float("inf"):
+        raise SpecError(f"{name} must be a positive finite number, got {value!r}")
+    return Fraction(value)
+
+
+def _tolerance(value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 0 <= value < 1:
+        raise SpecError(f"tolerance must be a number in [0, 1) (a relative error), got {value!r}")
+    return Fraction(value)
+
+
+def _nearest(period: Fraction) -> int:
+    """The integer nearest to ``period``; a tie (``n + 1/2``) goes to the larger one."""
+    return int((period + Fraction(1, 2)).__floor__())
+
+
+def _up(x: Fraction) -> str:
+    """``x`` rounded up to two significant digits (a bound that is safe to pass back)."""
+    digits = 2 - len(str(int(x))) if x >= 1 else 2 + len(str(int(1 / x))) - 1
+    scale = Fraction(10) ** digits
+    return f"{float((x * scale).__ceil__() / scale):g}"
+
+
+def _pct(x: Fraction) -> str:
+    return f"{float(x) * 100:.3g}%"
+
+
+@dataclass(frozen=True)
+class TempoDilation:
+    """One multiple of the beat period and the integer dilation that stands for it.
+
+    Attributes:
+        beats: the multiple of the beat (``Fraction(1, 2)`` an eighth note in 4/4, ``4`` a bar).
+        period: the exact period in frames, ``beats * frame_rate * 60 / bpm``.
+        dilation: the integer nearest to ``period`` (a tie goes to the larger one).
+        kernel_size: taps of the layer, spanning ``kernel_size - 1`` periods.
+        error: signed relative rounding error ``(dilation - period) / period``.
+        drift: frames by which the last tap misses the ``(kernel_size - 1)``-th pulse,
+            ``(kernel_size - 1) * (dilation - period)``: rounding errors add up along the taps.
+    """
+
+    beats: Fraction
+    period: Fraction
+    dilation: int
+    kernel_size: int
+    error: Fraction
+    drift: Fraction
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames one output reads: ``(kernel_size - 1) * dilation + 1``."""
+        return (self.kernel_size - 1) * self.dilation + 1
+
+    def describe(self) -> str:
+        return (
+            f"{self.beats} beat(s): period {self.period} = {float(self.period):.4g} frames -> dilation "
+            f"{self.dilation} (error {_pct(self.error)}, last tap off by {float(self.drift):.3g} frames)"
+        )
+
+
+def tempo_dilations(
+    bpm: float | Fraction | int,
+    frame_rate: float | Fraction | int,
+    *,
+    beats: Sequence[float | Fraction | int] = (1,),
+    kernel_size: int = 2,
+    tolerance: float | Fraction | int = Fraction(1, 25),
+) -> tuple[TempoDilation, ...]:
+    """Integer dilations for the beat period (and its multiples) at a tempo, rounding reported.
+
+    A ``kernel_size``-tap layer with dilation ``d`` reads frames ``t, t + d, ...``: it sees
+    pulses that repeat every ``d`` frames together. At ``bpm`` beats per minute and
+    ``frame_rate`` frames per second the beat lasts :func:`frames_per_beat` frames, rarely an
+    integer; each entry says which integer stands for ``beats`` times that period and by how
+    much it misses. Nothing is rounded silently: a rounding worse than ``tolerance`` is refused.
+
+    Args:
+        bpm: tempo in beats per minute, ``> 0``.
+        frame_rate: frames per second, ``> 0`` (e.g. ``Fraction(44100, 512)``).
+        beats: multiples of the beat period, each ``> 0``: ``Fraction(1, 2)``, ``Fraction(1, 4)``
+            for sub-beats, ``4`` for a bar of 4/4. Floats are taken at their exact binary value.
+        kernel_size: taps per layer, ``>= 2``; only ``drift`` and ``receptive_field`` depend on it.
+        tolerance: the largest relative rounding error accepted, in ``[0, 1)``; the default
+            ``1/25`` is the 4 % of the usual tempo-accuracy measure (MIREX "Acc1").
+
+    Returns:
+        One :class:`TempoDilation` per entry of ``beats``, in that order.
+
+    Raises:
+        SpecError: a bad argument; a period below one frame (naming the ``beats`` entry and
+            the largest ``bpm`` that works); a rounding error above ``tolerance`` (naming the
+            smallest tolerance that would accept it).
+
+    Examples:
+        >>> [t.dilation for t in tempo_dilations(120, 100, beats=(Fraction(1, 2), 1, 4))]
+        [25, 50, 200]
+        >>> t = tempo_dilations(128, Fraction(44100, 512))[0]
+        >>> t.period, t.dilation, t.error
+        (Fraction(165375, 4096), 40, Fraction(-307, 33075))
+        >>> print(t.describe())
+        1 beat(s): period 165375/4096 = 40.37 frames -> dilation 40 (error -0.928%, last tap off by -0.375 frames)
+        >>> tempo_dilations(128, Fraction(44100, 512), beats=(Fraction(1, 16),))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        atrous.errors.SpecError: beats[0]=1/16 ... rounds to dilation 3, an error of 18.9%, above tolerance=1/25; ...
+    """
+    fpb = frames_per_beat(bpm, frame_rate)
+    k = check_int("kernel_size", kernel_size, 2)
+    tol = _tolerance(tolerance)
+    if isinstance(beats, (str, bytes)) or not isinstance(beats, Sequence) or len(beats) == 0:
+        raise SpecError(f"beats must be a non-empty sequence of positive numbers, got {beats!r}")
+    where = f"at bpm={Fraction(bpm)}, frame_rate={Fraction(frame_rate)}"
+    out = []
+    for i, b in enumerate(beats):
+        m = _positive_fraction(f"beats[{i}]", b)
+        period = m * fpb
+        if period < 1:
+            raise SpecError(
+                f"beats[{i}]={m} {where}: the period {period} = {float(period):.4g} frames is below one frame; "
+                f"beats[{i}] must be >= {1 / fpb} at this tempo (or bpm <= {m * Fraction(frame_rate) * 60})"
+            )
+        d = _nearest(period)
+        err = (d - period) / period
+        if abs(err) > tol:
+            raise SpecError(
+                f"beats[{i}]={m} {where}: the period {period} = {float(period):.4g} frames rounds to dilation {d}, "
+                f"an error of {_pct(abs(err))}, above tolerance={tol}; accept it with tolerance >= "
+                f"{_up(abs(err))} or use a higher frame_rate"
+            )
+        out.append(TempoDilation(m, period, d, k, err, (k - 1) * (d - period)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TempoBank:
+    """Dilations whose periods cover a tempo range within a relative tolerance.
+
+    Dilation ``dilations[i]`` stands for every period ``p`` with ``|d - p| <= tolerance * p``,
+    that is the tempi ``bpm_ranges[i]`` (inclusive); together the ranges cover
+    ``[bpm_min, bpm_max]`` with no gap.
+
+    Attributes:
+        dilations: increasing, so the tempi of ``bpm_ranges`` decrease.
+        bpm_ranges: ``(slowest, fastest)`` tempo covered by each dilation, clipped to the range.
+        bpm_min, bpm_max, frame_rate, beats, tolerance: the input.
+        worst_error: the largest relative error of the nearest bank dilation over the range.
+    """
+
+    dilations: tuple[int, ...]
+    bpm_ranges: tuple[tuple[Fraction, Fraction], ...]
+    bpm_min: Fraction
+    bpm_max: Fraction
+    frame_rate: Fraction
+    beats: Fraction
+    tolerance: Fraction
+    worst_error: Fraction
+
+    def __len__(self) -> int:
+        return len(self.dilations)
+
+    def nearest(self, bpm: float | Fraction | int) -> TempoDilation:
+        """The bank's dilation with the smallest relative error for ``bpm`` (any tempo, in range or not).
+
+        Examples:
+            >>> t = tempo_bank(60, 180, 100).nearest(120)
+            >>> t.period, t.dilation, t.error
+            (Fraction(50, 1), 48, Fraction(-1, 25))
+        """
+        period = self.beats * frames_per_beat(bpm, self.frame_rate)
+        d = min(self.dilations, key=lambda d: (abs(d - period) / period, d))
+        return TempoDilation(self.beats, period, d, 2, (d - period) / period, d - period)
+
+    def index(self, bpm: float | Fraction | int) -> int:
+        """Position in ``dilations`` of :meth:`nearest` (a class label for tempo estimation)."""
+        return self.dilations.index(self.nearest(bpm).dilation)
+
+
+def tempo_bank(
+    bpm_min: float | Fraction | int,
+    bpm_max: float | Fraction | int,
+    frame_rate: float | Fraction | int,
+    *,
+    beats: float | Fraction | int = 1,
+    tolerance: float | Fraction | int = Fraction(1, 25),
+) -> TempoBank:
+    """The fewest dilations that cover every beat period of a tempo range within ``tolerance``.
+
+    Periods run from ``P_lo = beats * 60 * frame_rate / bpm_max`` to ``P_hi`` (at
+    ``bpm_min``). Dilation ``d`` covers the periods ``[d / (1 + tol), d / (1 - tol)]``; the
+    greedy choice, from ``P_lo`` upwards, of the largest ``d`` that still covers the lowest
+    uncovered period gives the fewest dilations (interval covering), exactly.
+
+    Args:
+        bpm_min, bpm_max: the tempo range, ``0 < bpm_min <= bpm_max``.
+        frame_rate: frames per second, ``> 0``.
+        beats: the multiple of the beat period to cover (``1`` the beat, ``4`` a bar).
+        tolerance: largest relative error between a period and its dilation, in ``[0, 1)``.
+
+    Returns:
+        A :class:`TempoBank`.
+
+    Raises:
+        SpecError: a bad argument; periods below one frame (``bpm_max`` too high); a tolerance
+            too small for consecutive integers to cover the range (``tolerance`` must be at
+            least ``1 / (2 d + 1)`` around period ``d``; the message gives the bound).
+
+    Examples:
+        >>> bank = tempo_bank(60, 180, 100)
+        >>> bank.dilations
+        (34, 36, 39, 42, 45, 48, 52, 56, 60, 65, 70, 75, 81, 87, 94, 101)
+        >>> bank.bpm_ranges[0], bank.bpm_ranges[-1], bank.worst_error
+        ((Fraction(2880, 17), Fraction(180, 1)), (Fraction(60, 1), Fraction(6240, 101)), Fraction(1, 25))
+        >>> tempo_bank(60, 180, 10, tolerance=Fraction(1, 50))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        atrous.errors.SpecError: tolerance=1/50 cannot cover the tempi 60..180 at frame_rate=10: ... >= 1/7 ...
+    """
+    lo_bpm = _positive_fraction("bpm_min", bpm_min)
+    hi_bpm = _positive_fraction("bpm_max", bpm_max)
+    fr = _positive_fraction("frame_rate", frame_rate)
+    m = _positive_fraction("beats", beats)
+    tol = _tolerance(tolerance)
+    if hi_bpm < lo_bpm:
+        raise SpecError(f"bpm_max must be >= bpm_min={lo_bpm}, got {hi_bpm}")
+    p_lo = m * fr * 60 / hi_bpm
+    p_hi = m * fr * 60 / lo_bpm
+    if p_lo < 1:
+        raise SpecError(
+            f"bpm_max={hi_bpm} at frame_rate={fr}, beats={m}: the period {p_lo} = {float(p_lo):.4g} frames "
+            f"is below one frame; bpm_max must be <= {m * fr * 60}"
+        )
+    chosen: list[int] = []
+    reach = p_lo  # every period up to ``reach`` is covered (none yet: p_lo itself must be)
+    while not chosen or reach < p_hi:
+        d = int((reach * (1 + tol)).__floor__())  # the largest d with d / (1 + tol) <= reach
+        last = chosen[-1] if chosen else 0
+        if d <= last or d < reach * (1 - tol):  # no integer covers the periods just above reach
+            d = max(d, last, 1)
+            raise SpecError(
+                f"tolerance={tol} cannot cover the tempi {lo_bpm}..{hi_bpm} at frame_rate={fr}: no dilation lies "
+                f"within {_pct(tol)} of the periods between {reach} and {(d + 1) / (1 + tol)} frames (about "
+                f"{float(m * fr * 60 / reach):.1f} bpm); use tolerance >= {Fraction(1, 2 * d + 1)} or a higher "
+                f"frame_rate"
+            )
+        chosen.append(d)
+        reach = d / (1 - tol)
+    bank = tuple(chosen)
+    ranges = tuple((m * fr * 60 / min(p_hi, d / (1 - tol)), m * fr * 60 / max(p_lo, d / (1 + tol))) for d in bank)
+    # the nearest dilation's relative error peaks at the ends and halfway between neighbours
+    candidates = [p_lo, p_hi, *(Fraction(d + e, 2) for d, e in pairwise(bank))]
+    worst = max(min(abs(d - p) / p for d in bank) for p in candidates if p_lo <= p <= p_hi)
+    return TempoBank(bank, ranges, lo_bpm, hi_bpm, fr, m, tol, worst)
