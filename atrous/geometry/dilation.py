@@ -468,6 +468,8 @@ class TempoBank:
     def nearest(self, bpm: float | Fraction | int) -> TempoDilation:
         """The bank's dilation with the smallest relative error for ``bpm`` (any tempo, in range or not).
 
+        Returned as a 2-tap :class:`TempoDilation`; a tie goes to the smaller dilation.
+
         Examples:
             >>> t = tempo_bank(60, 180, 100).nearest(120)
             >>> t.period, t.dilation, t.error
