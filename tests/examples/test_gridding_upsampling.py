@@ -231,6 +231,16 @@ def test_mse_floor_against_a_direct_sum(gridding):
     assert gridding.mse_floor([lambda y: range(size)] * 2, size, sigma, p) == pytest.approx(0.0, abs=1e-15)
 
 
+def test_lattice_share_and_common_offsets(gridding):
+    r = torch.zeros(16, 16)
+    r[8, 8], r[8, 12], r[9, 8] = 1.0, 1.0, 2.0
+    assert gridding.lattice_share(r, 8, [-4, 0, 4]) == pytest.approx(2 / 6)
+    import atrous
+
+    field = atrous.analyze(gridding.GridNet((2, 2, 2), channels=2), (1, 1, 48, 48)).field()
+    assert gridding.common_offsets(field[0], 48) == (-12, -8, -4, 0, 4, 8, 12)
+
+
 def test_gridding_quick_run(gridding, tmp_path):
     assert gridding.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
     rec = json.loads((tmp_path / "gridding.json").read_text())
@@ -246,6 +256,7 @@ def test_gridding_quick_run(gridding, tmp_path):
         assert len(c["step"]) == len(c["test_mse"]) == len(c["train_loss"]) == 5
         assert c["test_mse"][-1] < c["test_mse"][0]  # the quick run learns
         assert 0.0 <= data["results"][lb]["periodic_power_4"] <= 1.0
+        assert 0.0 <= data["results"][lb]["one_dot_on_common_offsets"] <= 1.0
     assert data["curves"]["(2,2,2)"]["shift"] == [0.0] * 5
     assert all(v > 0 for v in data["curves"]["(2,2,2) + shift loss"]["shift"])
     # the reported fields and holes are the geometry's: the stem (2x2, stride 2) doubles the
