@@ -57,7 +57,7 @@ PROMOTER = "TATAAGCG"
 ENHANCER = "CACGTGAC"
 """The enhancer motif: a promoter is active iff it starts ``distance`` (+- jitter) bases upstream."""
 DECOY = "GTTGCAAC"
-"""The decoy motif placed upstream of inactive promoters (same length, shares no 3-mer prefix)."""
+"""The decoy motif placed upstream of inactive promoters (same length as the enhancer, another sequence)."""
 
 _MOTIF = len(PROMOTER)
 

@@ -189,6 +189,9 @@ def test_genomics_bad_cli():
     with pytest.raises(SystemExit) as e:
         ex.main(["--quick", "--distance", "100"])
     assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        ex.main(["--quick", "--second-distance", "5000"])
+    assert e.value.code == 2
 
 
 def test_objects_quick(tmp_path):
