@@ -41,3 +41,19 @@ def test_lazy_torch_functions():
 
     net = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3, dilation=2))
     assert at.analyze(net, (1, 1, 16)).field()[0].size == 5
+
+
+def test_datasets_names():
+    import atrous.datasets as datasets
+
+    assert {"adding_problem", "copy_memory", "long_range_dna", "square_objects", "sparse_dots", "pulse_trains"} <= set(
+        datasets.__all__
+    )
+    for name in datasets.__all__:
+        assert getattr(datasets, name) is getattr(getattr(datasets, datasets._WHERE[name]), name)
+    try:
+        datasets.nope  # noqa: B018
+    except AttributeError as e:
+        assert "nope" in str(e)
+    else:
+        raise AssertionError("unknown names must raise AttributeError")
