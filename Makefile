@@ -39,7 +39,7 @@ install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/atrous tour
-	@$(VENV)/bin/atrous report -o report/ | sed 's/^/report written: /'
+	@$(VENV)/bin/atrous report -o report/ --examples docs/results | sed 's/^/report written: /'
 
 # headless Chromium for the report's browser test (Debian packages; skipped where apt cannot run)
 browser:
