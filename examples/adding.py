@@ -51,6 +51,12 @@ def build_parser():
     p.add_argument("--levels", type=pi("--levels"), help="TCN blocks (default 8)")
     p.add_argument("--channels", type=pi("--channels"), help="TCN width (default 24)")
     p.add_argument("--kernel-size", type=pi("--kernel-size"), help="TCN kernel size (default 8)")
+    p.add_argument(
+        "--init",
+        choices=["paper", "atrous"],
+        default="paper",
+        help="TCN initialisation: what the paper's runs had (default) or atrous.nn.TCN's N(0, 0.01)",
+    )
     p.add_argument("--lstm-hidden", type=pi("--lstm-hidden"), help="LSTM width (default: parameters as the TCN's)")
     p.add_argument("--eval-every", type=pi("--eval-every"), help="batches between test evaluations (default 100)")
     return p
@@ -75,6 +81,8 @@ def main(argv=None) -> int:
 
     common.seed_everything(args.seed)
     tcn = TCN(2, [args.channels] * args.levels, kernel_size=args.kernel_size, dropout=0.0)
+    if args.init == "paper":
+        sc.paper_init(tcn)
     rf = sc.receptive_field(tcn, 2, T)
     models = {"tcn": sc.TCNHead(tcn, 1, per_step=False)}
     n_tcn = common.count_parameters(models["tcn"])
@@ -152,6 +160,7 @@ def main(argv=None) -> int:
             "covers_sequence": rf["layer"] >= T,
             "parameters": params,
             "lstm_hidden": hidden,
+            "init": args.init,
             "paper": PAPER,
             "chance_mse": CHANCE,
             "curves": {k: cv.as_dict() for k, cv in curves.items()},
@@ -213,12 +222,20 @@ def describe(args, dist, rf, params, hidden, curves, per_epoch) -> str:
             f"{key.upper()}: test MSE {common.fmt(cv.loss[0])} before training, {common.fmt(cv.loss[-1])} at the end "
             f"(best {common.fmt(min(cv.loss))}; paper {PAPER[key]:g})"
         )
+    parts.append(sc.init_note(args.init))
     parts.append("Results: " + "; ".join(results) + ".")
     if not args.quick:
         parts.append(comparison(curves, per_epoch, args.epochs))
     else:
         parts.append("This was a quick run (tiny sizes); its numbers are not comparable with the paper's.")
     return " ".join(parts)
+
+
+PLATEAU = (
+    ": it stayed on the plateau of predicting the mean. The paper's own code shows the same: locuslab/TCN issue 30 "
+    "reports that `add_test.py` with its defaults (T = 400) sits at about 0.167 and does not converge for the default "
+    "seed, while other seeds converge."
+)
 
 
 def comparison(curves, per_epoch, epochs) -> str:
@@ -231,23 +248,24 @@ def comparison(curves, per_epoch, epochs) -> str:
                 f"The TCN fell below MSE 0.01 (a 17th of the 1/6 scored by always predicting 1) after {below[0]:,} batches."
             )
         else:
-            out.append("The TCN did not get below MSE 0.01 within this run.")
+            out.append("The TCN did not get below MSE 0.01 within this run" + (PLATEAU if cv.loss[-1] < 0.2 else "."))
         ratio = cv.loss[-1] / PAPER["tcn"]
         if ratio <= 1.5:
             out.append(f"Its final {common.fmt(cv.loss[-1])} matches or beats the paper's 5.8e-5.")
         else:
             out.append(
-                f"Its final {common.fmt(cv.loss[-1])} is {ratio:.3g} times the paper's 5.8e-5: this CPU run trained "
-                f"{epochs} epoch(s) ({per_epoch * epochs:,} batches), fewer than the paper (its code's default is 10 "
-                "epochs), so the TCN's number misses the paper's by that much."
+                f"Its final {common.fmt(cv.loss[-1])} is {ratio:.3g} times the paper's 5.8e-5; this CPU run trained "
+                f"{epochs} epoch(s) ({per_epoch * epochs:,} batches), the paper's code 10 epochs by default."
             )
     if "lstm" in curves:
         cv = curves["lstm"]
-        if cv.loss[-1] > 0.1:
+        if 0.1 < cv.loss[-1] < 0.2:
             out.append(
                 f"The LSTM stayed near the 1/6 = 0.167 of predicting the mean ({common.fmt(cv.loss[-1])} at the end), "
                 "as in the paper (0.164): it did not learn to pick out the two marked values."
             )
+        elif cv.loss[-1] >= 0.2:
+            out.append(f"The LSTM ended at {common.fmt(cv.loss[-1])}, above the 1/6 of predicting the mean.")
         else:
             out.append(
                 f"The LSTM got below the 1/6 of predicting the mean, to {common.fmt(cv.loss[-1])}, better than the "

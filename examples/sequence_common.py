@@ -22,6 +22,45 @@ OKABE_ITO = {"tcn": "#0072B2", "lstm": "#D55E00", "paper_tcn": "#56B4E9", "paper
 LABELS = {"tcn": "TCN (atrous.nn.TCN)", "lstm": "LSTM"}
 
 
+def init_note(init: str) -> str:
+    """What the text says about the TCN's initialisation (``--init``)."""
+    if init == "paper":
+        return (
+            "The TCN's weight-normalised convolutions were given the initialisation the paper's runs actually had "
+            "(`--init paper`): the paper's code draws N(0, 0.01) after weight normalisation, which has no effect "
+            "(locuslab/TCN issue 1), so its convolutions kept PyTorch's default initialisation; `atrous.nn.TCN` "
+            "itself applies N(0, 0.01) (`--init atrous`)."
+        )
+    return (
+        "The TCN kept the initialisation of `atrous.nn.TCN` (`--init atrous`: N(0, 0.01) before weight "
+        "normalisation), which differs from the paper's runs: the paper's code draws N(0, 0.01) after weight "
+        "normalisation, which has no effect (locuslab/TCN issue 1), so its convolutions kept PyTorch's default "
+        "initialisation (`--init paper`)."
+    )
+
+
+def paper_init(tcn: TCN) -> TCN:
+    """Give the weight-normalised convolutions the initialisation the paper's runs actually had.
+
+    The paper's code draws N(0, 0.01) into ``conv.weight`` after ``weight_norm``, which the
+    weight-norm hook overwrites at the first forward (locuslab/TCN issue 1), so its convolutions
+    kept PyTorch's default initialisation (``kaiming_uniform_(a=sqrt(5))`` of the direction ``v``,
+    ``g = |v|``). ``atrous.nn.TCN`` applies N(0, 0.01) for real. The 1x1 shortcut keeps N(0, 0.01)
+    in both (it has no weight norm). Weight-norm-free TCNs are returned unchanged.
+    """
+    for block in tcn.blocks:
+        for conv in (block.conv1, block.conv2):
+            wn = getattr(getattr(conv, "parametrizations", None), "weight", None)
+            if wn is None:
+                continue
+            v = torch.empty_like(wn.original1)
+            nn.init.kaiming_uniform_(v, a=math.sqrt(5))
+            with torch.no_grad():
+                wn.original1.copy_(v)
+                wn.original0.copy_(v.flatten(1).norm(dim=1).view_as(wn.original0))
+    return tcn
+
+
 class TCNHead(nn.Module):
     """``atrous.nn.TCN`` + a linear layer: on the last step (``per_step=False``) or every step."""
 
@@ -214,7 +253,13 @@ def curve_figure(
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.2), squeeze=False)
     ax = axes[0, 0]
     for key, cv in curves.items():
-        ax.plot(cv.batches, cv.loss, color=OKABE_ITO[key], lw=1.8, label=f"{LABELS[key]} (this run)")
+        ax.plot(
+            cv.batches,
+            cv.loss,
+            color=OKABE_ITO[key],
+            lw=2.6 if key == "tcn" else 1.5,
+            label=f"{LABELS[key]} (this run)",
+        )
     for key, value in paper.items():
         ax.axhline(value, color=OKABE_ITO[f"paper_{key}"], ls="--", lw=1.3, label=f"paper, {key.upper()}: {value:g}")
     if chance is not None:
