@@ -51,12 +51,6 @@ def build_parser():
     p.add_argument("--levels", type=pi("--levels"), help="TCN blocks (default 8)")
     p.add_argument("--channels", type=pi("--channels"), help="TCN width (default 24)")
     p.add_argument("--kernel-size", type=pi("--kernel-size"), help="TCN kernel size (default 8)")
-    p.add_argument(
-        "--init",
-        choices=["paper", "atrous"],
-        default="paper",
-        help="TCN initialisation: what the paper's runs had (default) or atrous.nn.TCN's N(0, 0.01)",
-    )
     p.add_argument("--lstm-hidden", type=pi("--lstm-hidden"), help="LSTM width (default: parameters as the TCN's)")
     p.add_argument("--eval-every", type=pi("--eval-every"), help="batches between test evaluations (default 100)")
     return p
@@ -81,8 +75,6 @@ def main(argv=None) -> int:
 
     common.seed_everything(args.seed)
     tcn = TCN(2, [args.channels] * args.levels, kernel_size=args.kernel_size, dropout=0.0)
-    if args.init == "paper":
-        sc.paper_init(tcn)
     rf = sc.receptive_field(tcn, 2, T)
     models = {"tcn": sc.TCNHead(tcn, 1, per_step=False)}
     n_tcn = common.count_parameters(models["tcn"])
@@ -160,7 +152,6 @@ def main(argv=None) -> int:
             "covers_sequence": rf["layer"] >= T,
             "parameters": params,
             "lstm_hidden": hidden,
-            "init": args.init,
             "paper": PAPER,
             "chance_mse": CHANCE,
             "curves": {k: cv.as_dict() for k, cv in curves.items()},
@@ -222,7 +213,7 @@ def describe(args, dist, rf, params, hidden, curves, per_epoch) -> str:
             f"{key.upper()}: test MSE {common.fmt(cv.loss[0])} before training, {common.fmt(cv.loss[-1])} at the end "
             f"(best {common.fmt(min(cv.loss))}; paper {PAPER[key]:g})"
         )
-    parts.append(sc.init_note(args.init))
+    parts.append(sc.INIT_NOTE)
     parts.append("Results: " + "; ".join(results) + ".")
     if not args.quick:
         parts.append(comparison(curves, per_epoch, args.epochs))

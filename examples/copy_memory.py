@@ -59,12 +59,6 @@ def build_parser():
     p.add_argument("--levels", type=pi("--levels"), help="TCN blocks (default 8)")
     p.add_argument("--channels", type=pi("--channels"), help="TCN width (default 10)")
     p.add_argument("--kernel-size", type=pi("--kernel-size"), help="TCN kernel size (default 8)")
-    p.add_argument(
-        "--init",
-        choices=["paper", "atrous"],
-        default="paper",
-        help="TCN initialisation: what the paper's runs had (default) or atrous.nn.TCN's N(0, 0.01)",
-    )
     p.add_argument("--lstm-hidden", type=pi("--lstm-hidden"), help="LSTM width (default: parameters as the TCN's)")
     p.add_argument("--eval-every", type=pi("--eval-every"), help="batches between test evaluations (default 100)")
     return p
@@ -90,8 +84,6 @@ def main(argv=None) -> int:
 
     common.seed_everything(args.seed)
     tcn = TCN(1, [args.channels] * args.levels, kernel_size=args.kernel_size, dropout=0.0)
-    if args.init == "paper":
-        sc.paper_init(tcn)
     rf = sc.receptive_field(tcn, 1, length)
     models = {"tcn": sc.TCNHead(tcn, CLASSES, per_step=True)}
     n_tcn = common.count_parameters(models["tcn"])
@@ -186,7 +178,6 @@ def main(argv=None) -> int:
             "covers_sequence": rf["layer"] >= length,
             "parameters": params,
             "lstm_hidden": hidden,
-            "init": args.init,
             "paper": PAPER,
             "chance_loss": chance,
             "metric": "fraction of the ten recalled digits predicted right",
@@ -256,7 +247,7 @@ def describe(args, rf, params, hidden, curves, per_epoch, chance) -> str:
             f"end (best {common.fmt(min(cv.loss))}; paper {PAPER[key]:g}), recall accuracy "
             f"{100 * cv.metric[-1]:.1f}%"
         )
-    parts.append(sc.init_note(args.init))
+    parts.append(sc.INIT_NOTE)
     parts.append("Results: " + "; ".join(results) + ".")
     if args.quick:
         parts.append("This was a quick run (tiny sizes); its numbers are not comparable with the paper's.")

@@ -22,43 +22,11 @@ OKABE_ITO = {"tcn": "#0072B2", "lstm": "#D55E00", "paper_tcn": "#56B4E9", "paper
 LABELS = {"tcn": "TCN (atrous.nn.TCN)", "lstm": "LSTM"}
 
 
-def init_note(init: str) -> str:
-    """What the text says about the TCN's initialisation (``--init``)."""
-    if init == "paper":
-        return (
-            "The TCN's weight-normalised convolutions were given the initialisation the paper's runs actually had "
-            "(`--init paper`): the paper's code draws N(0, 0.01) after weight normalisation, which has no effect "
-            "(locuslab/TCN issue 1), so its convolutions kept PyTorch's default initialisation; `atrous.nn.TCN` "
-            "itself applies N(0, 0.01) (`--init atrous`)."
-        )
-    return (
-        "The TCN kept the initialisation of `atrous.nn.TCN` (`--init atrous`: N(0, 0.01) before weight "
-        "normalisation), which differs from the paper's runs: the paper's code draws N(0, 0.01) after weight "
-        "normalisation, which has no effect (locuslab/TCN issue 1), so its convolutions kept PyTorch's default "
-        "initialisation (`--init paper`)."
-    )
-
-
-def paper_init(tcn: TCN) -> TCN:
-    """Give the weight-normalised convolutions the initialisation the paper's runs actually had.
-
-    The paper's code draws N(0, 0.01) into ``conv.weight`` after ``weight_norm``, which the
-    weight-norm hook overwrites at the first forward (locuslab/TCN issue 1), so its convolutions
-    kept PyTorch's default initialisation (``kaiming_uniform_(a=sqrt(5))`` of the direction ``v``,
-    ``g = |v|``). ``atrous.nn.TCN`` applies N(0, 0.01) for real. The 1x1 shortcut keeps N(0, 0.01)
-    in both (it has no weight norm). Weight-norm-free TCNs are returned unchanged.
-    """
-    for block in tcn.blocks:
-        for conv in (block.conv1, block.conv2):
-            wn = getattr(getattr(conv, "parametrizations", None), "weight", None)
-            if wn is None:
-                continue
-            v = torch.empty_like(wn.original1)
-            nn.init.kaiming_uniform_(v, a=math.sqrt(5))
-            with torch.no_grad():
-                wn.original1.copy_(v)
-                wn.original0.copy_(v.flatten(1).norm(dim=1).view_as(wn.original0))
-    return tcn
+INIT_NOTE = (
+    "The TCN has `atrous.nn.TCN`'s initialisation, which is what the paper's runs had: PyTorch's default for the "
+    "weight-normalised convolutions and N(0, 0.01) for the 1x1 shortcuts (the paper's code draws N(0, 0.01) into "
+    "the convolutions after weight normalisation, where it has no effect: locuslab/TCN issue 1)."
+)
 
 
 class TCNHead(nn.Module):
