@@ -153,7 +153,14 @@ def interleaved(
                 fn()
             sync()
             times[name].append((time.perf_counter() - t) / reps)
-    return {name: statistics.median(v) for name, v in times.items()}
+    out = {name: statistics.median(v) for name, v in times.items()}
+    # paired ratios: atrous against each baseline timed in the same round (a slow round, e.g.
+    # another process waking up, slows both sides of the pair instead of one median)
+    if "atrous" in times:
+        for base in ("native", "native1"):
+            if base in times:
+                out[f"atrous/{base}"] = statistics.median(a / b for a, b in zip(times["atrous"], times[base]))
+    return out
 
 
 def fmt_ms(s: float) -> str:
@@ -364,12 +371,22 @@ class Bench:
         return (
             f"  {row['shape']:30} d={row['d']:<4} atrous {fmt_ms(row['atrous']):>9} ms  native(d) "
             f"{fmt_ms(row['native']):>9}  native(1) {fmt_ms(row['native1']):>9}  "
-            f"atrous/native {row['atrous'] / row['native']:.2f}  dilation cost {row['atrous'] / row['native1']:.2f}  "
+            f"atrous/native {_same(row):.2f}  dilation cost {_cost(row):.2f}  "
             f"(native {row['native'] / row['native1']:.2f}) [{row['route']}]"
         )
 
 
 # --------------------------------------------------------------------------- report
+
+
+def _same(row: dict) -> float:
+    """atrous / native(same call): the median of the paired per-round ratios."""
+    return row.get("atrous/native", row["atrous"] / row["native"])
+
+
+def _cost(row: dict) -> float:
+    """Dilation cost atrous(d) / native(d=1): the median of the paired per-round ratios."""
+    return row.get("atrous/native1", row["atrous"] / row["native1"])
 
 
 def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | None]]:
@@ -380,9 +397,9 @@ def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | Non
         return max(items, key=key) if items else None
 
     every = rows["2d"] + rows["1d"] + rows["3d"]
-    w = worst(every, lambda r: r["atrous"] / r["native"])
+    w = worst(every, _same)
     if w:
-        v = w["atrous"] / w["native"]
+        v = _same(w)
         out.append(
             (
                 "atrous / native(same call), worst grid shape",
@@ -391,7 +408,7 @@ def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | Non
                 v <= TARGET_SAME,
             )
         )
-        above = sum(r["atrous"] / r["native"] > TARGET_SAME for r in every)
+        above = sum(_same(r) > TARGET_SAME for r in every)
         out.append(("  shapes above the target", f"{above} of {len(every)}", "0", above == 0))
     for label, part, pred, target in (
         ("dilation cost, dense 2-d: atrous(d)/native(1)", "2d", lambda r: r["shape"].startswith("dense"), TARGET_DENSE),
@@ -399,9 +416,9 @@ def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | Non
         ("dilation cost, 1-d", "1d", lambda r: True, TARGET_1D),
     ):
         items = [r for r in rows[part] if pred(r)]
-        w = worst(items, lambda r: r["atrous"] / r["native1"])
+        w = worst(items, _cost)
         if w:
-            v = w["atrous"] / w["native1"]
+            v = _cost(w)
             nat = max(r["native"] / r["native1"] for r in items)
             out.append(
                 (
@@ -426,10 +443,10 @@ def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | Non
         v = w["fb_native"] / w["fb_atrous"]
         out.append(("small 3-d: speed-up, forward+backward (worst)", f"{v:.1f}x (d={w['d']})", "(no target)", None))
     if rows["tr"]:
-        w = worst(rows["tr"], lambda r: r["atrous"] / r["native"])
+        w = worst(rows["tr"], _same)
         best = min(rows["tr"], key=lambda r: r["subpixel"] / r["native"])
         worst_sub = max(rows["tr"], key=lambda r: r["subpixel"] / r["native"])
-        v = w["atrous"] / w["native"]
+        v = _same(w)
         out.append(
             ("transposed: atrous / native (worst)", f"{v:.2f} ({w['shape']})", f"<= {TARGET_SAME}", v <= TARGET_SAME)
         )
@@ -439,8 +456,8 @@ def summary(rows: dict[str, list[dict]]) -> list[tuple[str, str, str, bool | Non
             "used only if proven faster", None,
         ))  # fmt: skip
     if rows["fft"]:
-        w = worst(rows["fft"], lambda r: r["atrous"] / r["native"])
-        v = w["atrous"] / w["native"]
+        w = worst(rows["fft"], _same)
+        v = _same(w)
         out.append(
             (
                 "long kernels (fft rule): atrous / native (worst)",
@@ -468,7 +485,8 @@ def markdown(b: Bench, args, info: dict[str, str]) -> str:
         "Times are medians of interleaved (round-robin) runs, in ms, forward, float32, no autograd. "
         "`atrous` = `atrous.functional.apply_conv` with the resolved spec (the dispatcher; what the layers call); "
         "`native(d)` = PyTorch's same call; `native(1)` = the same call with dilation 1; "
-        "`cost` = atrous(d)/native(1); `route` = what the dispatcher ran.",
+        "`atrous/native` and `cost` = atrous(d)/native(1) are medians of the ratios paired within each round "
+        "(both sides timed in the same round), not ratios of the medians; `route` = what the dispatcher ran.",
         "",
         "### Summary",
         "",
@@ -495,7 +513,7 @@ def markdown(b: Bench, args, info: dict[str, str]) -> str:
         for r in b.rows[part]:
             lines.append(
                 f"| {r['shape']} | {r['d']} | {fmt_ms(r['atrous'])} | {fmt_ms(r['native'])} | {fmt_ms(r['native1'])} | "
-                f"{r['atrous'] / r['native']:.2f} | {r['atrous'] / r['native1']:.2f} | {r['native'] / r['native1']:.2f} | {r['route']} |"
+                f"{_same(r):.2f} | {_cost(r):.2f} | {r['native'] / r['native1']:.2f} | {r['route']} |"
             )
         if part == "3d":
             lines += [
@@ -514,13 +532,13 @@ def markdown(b: Bench, args, info: dict[str, str]) -> str:
             "",
             "### Transposed, k=4 s=2 p=1",
             "",
-            "| shape | atrous | native | sub-pixel | sub-pixel/native | route |",
-            "|---|---|---|---|---|---|",
+            "| shape | atrous | native | sub-pixel | atrous/native | sub-pixel/native | route |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in b.rows["tr"]:
             lines.append(
                 f"| {r['shape']} | {fmt_ms(r['atrous'])} | {fmt_ms(r['native'])} | {fmt_ms(r['subpixel'])} | "
-                f"{r['subpixel'] / r['native']:.2f} | {r['route']} |"
+                f"{_same(r):.2f} | {r['subpixel'] / r['native']:.2f} | {r['route']} |"
             )
     if b.rows["fft"]:
         lines += [

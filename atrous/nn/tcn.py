@@ -158,6 +158,10 @@ class TCN(nn.Module):
             ``channels[-1]``) into the output, as WaveNet does.
         activation: a factory of the activation module (default ``nn.ReLU``).
 
+    Initialisation: PyTorch's default for the causal convs and N(0, 0.01) for the 1x1
+    shortcuts, which is what the paper's runs had (its code's N(0, 0.01) for the convs is
+    overwritten by weight normalisation; drawing it for real stalls training).
+
     Shape:
         ``(N, in_channels, T) -> (N, channels[-1], T)``; output ``t`` sees inputs ``<= t``.
 
