@@ -294,10 +294,12 @@ it, and is regenerated from `docs/results/*.json` whenever a full run finishes. 
 """
 
 
-def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Path:
-    """``docs/RESULTS.md`` from every ``<results>/*.json``."""
+def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.parent) -> str:
+    """The text of ``RESULTS.md`` from every ``<results>/*.json``, with figure links relative to ``folder``."""
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(results.glob("*.json"))]
     records.sort(key=lambda r: (ORDER.index(r["name"]) if r["name"] in ORDER else len(ORDER), r["name"]))
+    rel = os.path.relpath(results, folder)
+    prefix = "" if rel == "." else f"{rel}/"
     parts = [INTRO]
     for r in records:
         parts.append(f"## {r['title']}\n")
@@ -310,11 +312,13 @@ def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Pa
                 parts.append("| " + " | ".join("" if c is None else str(c) for c in row) + " |")
             parts.append("")
         for f in r["figures"]:
-            parts.append(f"![{f['caption']}](results/{f['file']})  \n*{f['caption']}*\n")
-    rel = os.path.relpath(results, path.parent)
-    prefix = "" if rel == "." else f"{rel}/"
-    text = "\n".join(parts).replace("](results/", f"]({prefix}")
-    path.write_text(text, encoding="utf-8")
+            parts.append(f"![{f['caption']}]({prefix}{f['file']})  \n*{f['caption']}*\n")
+    return "\n".join(parts)
+
+
+def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Path:
+    """Write ``RESULTS.md`` (by default ``docs/RESULTS.md``) from every ``<results>/*.json``."""
+    path.write_text(results_markdown(results, path.parent), encoding="utf-8")
     return path
 
 

@@ -107,3 +107,17 @@ def test_examples_reject_bad_flags(capsys):
     with pytest.raises(SystemExit):
         common.parse(p, ["--device", "tpu"])
     assert "--device must be cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
+
+
+def test_recorded_results_are_complete_and_current():
+    """docs/results holds a full run of every example, and docs/RESULTS.md is generated from it."""
+    common = _common()
+    records = example_records(common.RESULTS_DIR)
+    assert [r["name"] for r in records] == common.ORDER
+    for r in records:
+        assert r["mode"] == "full", r["name"]
+        assert r["command"].startswith(("python examples/", "torchrun ")), r["command"]
+        for f in r["figures"]:
+            assert (common.RESULTS_DIR / f["file"]).is_file(), f["file"]
+    fresh = common.results_markdown(common.RESULTS_DIR, common.RESULTS_MD.parent)
+    assert fresh == common.RESULTS_MD.read_text(), "docs/RESULTS.md is stale: run examples/common.write_results_md()"
