@@ -93,7 +93,7 @@ __all__ = [
 ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "onednn", "dw_direct", "fft")
 ROUTES_T = ("native", "subpixel")
 
-RULES_VERSION = 1  # bump when the rules change: autotune entries of older rules are stale
+RULES_VERSION = 2  # bump when the rules change: autotune entries of older rules are stale
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -105,6 +105,11 @@ Pads = tuple[tuple[int, int], ...]
 #: oneDNN's depthwise jit kernel refuses a W padding of 7 or more (and a padding wider than the
 #: dilated kernel) and PyTorch falls back to im2col + GEMM: 5-9x slower.
 DW_CLIFF_PAD = 7
+#: below the cliff the C kernel still wins where oneDNN's depthwise kernel is weak: few planes
+#: (N*C <= 64: 0.26-0.44 of the native time) and big tensors (>= 2^22 elements: 0.21-0.57);
+#: between the two oneDNN is faster (up to 1.6x), so the native call stays
+DW_FEW_PLANES = 64
+DW_BIG_ELEMENTS = 1 << 22
 #: dense convolutions slow down 1.3-2.4x once the W padding exceeds the kernel's register block
 #: (between 7 and 16 depending on channels, width and batch): ambiguous from here on.
 DENSE_CLIFF_PAD = 7
@@ -608,6 +613,9 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
         span_w = dilation[-1] * (weight.shape[-1] - 1)
         if pad_w >= DW_CLIFF_PAD or pad_w > span_w:
             return ("dw_direct" if _ckernel.load() is not None else "pad_w"), ()
+        planes = x.shape[0] * x.shape[1]
+        if nd == 2 and (planes <= DW_FEW_PLANES or x.numel() >= DW_BIG_ELEMENTS) and _ckernel.load() is not None:
+            return "dw_direct", ()
         return "native", ()
     big = x.numel() >= ONE_D_MIN_ELEMENTS
     # 3. 1-d with a large dilation: fold the length (no copy, no W padding)
