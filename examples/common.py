@@ -168,6 +168,16 @@ def finish(dist: Dist) -> None:
         tdist.destroy_process_group()
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DistributedDataParallel (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def crop(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """``x`` without ``margin`` pixels on each side of its last two axes (the padded border)."""
+    return x[..., margin : x.shape[-2] - margin, margin : x.shape[-1] - margin]
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -90,14 +90,6 @@ def build_parser():
     return p
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def crop(x: torch.Tensor, margin: int) -> torch.Tensor:
-    return x[..., margin : x.shape[-2] - margin, margin : x.shape[-1] - margin]
-
-
 def mse_floor(supports, size: int, sigma: float, density: float) -> float:
     """The smallest expected MSE of any predictor that reads only the model's tap sets.
 
@@ -232,7 +224,7 @@ def main(argv=None) -> int:
                 step += 1
                 if step % eval_every == 0 or step == steps:
                     with torch.no_grad():
-                        test = F.mse_loss(unwrap(model)(x_test.to(dist.device)), y_test.to(dist.device))
+                        test = F.mse_loss(common.unwrap(model)(x_test.to(dist.device)), y_test.to(dist.device))
                     curve["step"].append(step)
                     curve["test_mse"].append(dist.mean(float(test)))
                     curve["train_loss"].append(dist.mean(running / count))
@@ -243,7 +235,7 @@ def main(argv=None) -> int:
                 if step >= steps:
                     break
             epoch += 1
-        net = unwrap(model).cpu().eval()
+        net = common.unwrap(model).cpu().eval()
         with torch.no_grad():
             pred = net(x_test)
             one = net(impulse) - net(torch.zeros_like(impulse))  # the response to the dot alone
@@ -258,9 +250,9 @@ def main(argv=None) -> int:
             "params": common.count_parameters(net),
             "test_mse": mse,
             "relative_mse": mse / target_var,
-            "periodic_power_2": periodic_power(crop(pred, margin), 2),
-            "periodic_power_4": periodic_power(crop(pred, margin), 4),
-            "error_periodic_power_4": periodic_power(crop(err, margin), 4),
+            "periodic_power_2": periodic_power(common.crop(pred, margin), 2),
+            "periodic_power_4": periodic_power(common.crop(pred, margin), 4),
+            "error_periodic_power_4": periodic_power(common.crop(err, margin), 4),
             "shift_consistency": sc_test,
             "one_dot_on_common_offsets": lattice_share(one[0, 0], c0, geometry[label]["equivariant_offsets"]),
         }
@@ -273,8 +265,8 @@ def main(argv=None) -> int:
                 flush=True,
             )
 
-    target_pp2 = periodic_power(crop(y_test, margin), 2)
-    target_pp4 = periodic_power(crop(y_test, margin), 4)
+    target_pp2 = periodic_power(common.crop(y_test, margin), 2)
+    target_pp4 = periodic_power(common.crop(y_test, margin), 4)
     # the target of one dot is the bump itself
     bump = torch.exp(
         -((torch.arange(size) - c0).double()[:, None] ** 2 + (torch.arange(size) - c0).double()[None, :] ** 2)
@@ -470,8 +462,8 @@ def make_figures(x_test, y_test, outputs, results, curves, bump, margin, c0):
     ax = axes[0]
     xs = np.arange(len(labels) + 1)
     names = ["target", *labels]
-    pp2 = [periodic_power(crop(y_test, margin), 2)] + [results[lb]["periodic_power_2"] for lb in labels]
-    pp4 = [periodic_power(crop(y_test, margin), 4)] + [results[lb]["periodic_power_4"] for lb in labels]
+    pp2 = [periodic_power(common.crop(y_test, margin), 2)] + [results[lb]["periodic_power_2"] for lb in labels]
+    pp4 = [periodic_power(common.crop(y_test, margin), 4)] + [results[lb]["periodic_power_4"] for lb in labels]
     ax.bar(xs - 0.2, [max(v, 1e-12) for v in pp2], 0.4, color="#E69F00", label="period 2")
     ax.bar(xs + 0.2, [max(v, 1e-12) for v in pp4], 0.4, color="#56B4E9", label="period 4")
     ax.set_yscale("log")
@@ -479,9 +471,9 @@ def make_figures(x_test, y_test, outputs, results, curves, bump, margin, c0):
     ax.set_ylabel("fraction of output power")
     ax.set_title("power at the period-d frequencies")
     ax.legend(fontsize=8)
-    n_spec = crop(y_test, margin).shape[-1]
+    n_spec = common.crop(y_test, margin).shape[-1]
     freq = np.fft.fftshift(np.fft.fftfreq(n_spec)) * 2
-    specs = {lb: np.log10(mean_spectrum(crop(outputs[lb][1], margin)) + 1e-20) for lb in labels}
+    specs = {lb: np.log10(mean_spectrum(common.crop(outputs[lb][1], margin)) + 1e-20) for lb in labels}
     for sp in specs.values():
         sp[n_spec // 2, n_spec // 2] = np.nan  # DC: the mean was removed
     lo = min(np.nanpercentile(sp, 1) for sp in specs.values())

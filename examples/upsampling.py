@@ -102,14 +102,6 @@ def build_parser():
     return p
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def crop(x: torch.Tensor, margin: int) -> torch.Tensor:
-    return x[..., margin : x.shape[-2] - margin, margin : x.shape[-1] - margin]
-
-
 def low_res(fields: torch.Tensor) -> torch.Tensor:
     """The decoder's input: ``FACTOR x FACTOR`` block means of the full-resolution field."""
     return F.avg_pool2d(fields, FACTOR)
@@ -145,7 +137,7 @@ def main(argv=None) -> int:
     y_test = smooth_fields(n_test, size, args.length_scale, seed=args.seed * 1000 + 2)
     x_train, x_test = low_res(y_train).to(dist.device), low_res(y_test)
     y_train = y_train.to(dist.device)
-    target_pp = {str(d): periodic_power(crop(y_test, margin), d) for d in (2, FACTOR)}
+    target_pp = {str(d): periodic_power(common.crop(y_test, margin), d) for d in (2, FACTOR)}
 
     # ------------------------------------------------------------------ at initialisation
     const = torch.ones(1, 1, LOW, LOW)
@@ -160,10 +152,10 @@ def main(argv=None) -> int:
             with torch.no_grad():
                 yc = dec(const)
                 ys = dec(smooth_in)
-            stats["constant_2"].append(periodic_power(crop(yc, margin), 2, include_dc=True))
-            stats["constant_8"].append(periodic_power(crop(yc, margin), FACTOR, include_dc=True))
-            stats["smooth_2"].append(periodic_power(crop(ys, margin), 2))
-            stats["smooth_8"].append(periodic_power(crop(ys, margin), FACTOR))
+            stats["constant_2"].append(periodic_power(common.crop(yc, margin), 2, include_dc=True))
+            stats["constant_8"].append(periodic_power(common.crop(yc, margin), FACTOR, include_dc=True))
+            stats["smooth_2"].append(periodic_power(common.crop(ys, margin), 2))
+            stats["smooth_8"].append(periodic_power(common.crop(ys, margin), FACTOR))
             if s == 0:
                 init_examples[kind] = (yc[0, 0], ys[0, 0])
         init_stats[kind] = stats
@@ -181,7 +173,7 @@ def main(argv=None) -> int:
         for _ in range(n_layer):
             up.conv.reset_parameters()
             with torch.no_grad():
-                y = crop(up(torch.randn(1, channels, 16, 16)), 2)
+                y = common.crop(up(torch.randn(1, channels, 16, 16)), 2)
             blocks = y.double().reshape(y.shape[-2] // 2, 2, y.shape[-1] // 2, 2)
             acc += blocks.pow(2).mean(dim=(0, 2)).numpy()
         measured = acc / n_layer
@@ -217,7 +209,7 @@ def main(argv=None) -> int:
                 step += 1
                 if step % eval_every == 0 or step == steps:
                     with torch.no_grad():
-                        test = F.mse_loss(unwrap(model)(x_test.to(dist.device)), y_test.to(dist.device))
+                        test = F.mse_loss(common.unwrap(model)(x_test.to(dist.device)), y_test.to(dist.device))
                     curve["step"].append(step)
                     curve["test_mse"].append(dist.mean(float(test)))
                     if dist.main and not args.quick:
@@ -225,18 +217,18 @@ def main(argv=None) -> int:
                 if step >= steps:
                     break
             epoch += 1
-        net = unwrap(model).cpu().eval()
+        net = common.unwrap(model).cpu().eval()
         with torch.no_grad():
             pred = net(x_test)
             yc = net(const)
         trained[kind] = {
             "params": common.count_parameters(net),
             "test_mse": float(F.mse_loss(pred, y_test)),
-            "periodic_power_2": periodic_power(crop(pred, margin), 2),
-            "periodic_power_8": periodic_power(crop(pred, margin), FACTOR),
-            "error_periodic_power_8": periodic_power(crop(pred - y_test, margin), FACTOR),
-            "constant_periodic_power_8": periodic_power(crop(yc, margin), FACTOR, include_dc=True),
-            "phase_energy_2": phase_energy(crop(pred - y_test, margin), 2).tolist(),
+            "periodic_power_2": periodic_power(common.crop(pred, margin), 2),
+            "periodic_power_8": periodic_power(common.crop(pred, margin), FACTOR),
+            "error_periodic_power_8": periodic_power(common.crop(pred - y_test, margin), FACTOR),
+            "constant_periodic_power_8": periodic_power(common.crop(yc, margin), FACTOR, include_dc=True),
+            "phase_energy_2": phase_energy(common.crop(pred - y_test, margin), 2).tolist(),
         }
         init_examples[kind] = (*init_examples[kind], pred[0, 0])
         curves[kind] = curve
