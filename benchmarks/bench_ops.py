@@ -666,21 +666,16 @@ def _child(args) -> int:
     parts = args.parts.split(",")
     t0 = time.time()
     b.front_end()
-    if "3d" in parts:
-        print("3-d, small input:")
-        b.run_3d(g["3d"])
-    if "2d" in parts:
-        print("2-d:")
-        b.run_2d(g["2d"])
-    if "1d" in parts:
-        print("1-d:")
-        b.run_1d(g["1d"])
-    if "tr" in parts:
-        print("transposed:")
-        b.run_tr(g["tr"])
-    if "fft" in parts:
-        print("long kernels:")
-        b.run_fft(g["fft"])
+    for part, title in (
+        ("3d", "3-d, small input"),
+        ("2d", "2-d"),
+        ("1d", "1-d"),
+        ("tr", "transposed"),
+        ("fft", "long kernels"),
+    ):
+        if part in parts:
+            print(f"{title}:")
+            getattr(b, f"run_{part}")(g[part])
     print(
         f"\n({time.time() - t0:.0f} s; {BUSY['busy_rounds']} of {BUSY['rounds']} rounds started while another task ran)"
     )

@@ -85,22 +85,24 @@ def reach(distance: int, jitter: int) -> int:
 
 
 def layers_for(distance: int, jitter: int) -> int:
-    """Fewest dilated blocks (rates ``2^i``) whose field ``2^(n+1) - 1`` reaches :func:`reach`."""
+    """Fewest dilated blocks (rates ``2^i``) whose field reaches :func:`reach`."""
     n = 1
-    while 2 ** (n + 1) - 1 < reach(distance, jitter):
+    while expected_rf("dilated", n, 0) < reach(distance, jitter):
         n += 1
     return n
 
 
 def expected_rf(kind: str, layers: int, pools: int) -> int:
-    """Receptive field from the geometry: ``1 + 2 sum(d)`` for the stride-1 stacks; for the pooling
-    stack each block before a pool adds ``2 * 2^i`` (conv) ``+ 2^i`` (pool), each later block
-    ``2 * 2^P``; the nearest upsampling adds nothing."""
-    if kind == "dilated":
-        return atrous.geometry.stack_receptive_field([2**i for i in range(layers)])
-    if kind == "plain":
-        return atrous.geometry.stack_receptive_field([1] * layers)
-    return 1 + 3 * (2**pools - 1) + 2 * (layers - pools) * 2**pools
+    """Receptive field from the geometry of the blocks' specs (3-tap convs, a stride-2 pool after
+    each of the first ``pools`` blocks of the pooling stack; its nearest upsampling adds nothing)."""
+    geometry = atrous.geometry
+    specs: list[object] = []
+    for i in range(layers):
+        d = 2**i if kind == "dilated" else 1
+        specs.append(geometry.ConvSpec(3, padding=d, dilation=d))
+        if kind == "pooling" and i < pools:
+            specs.append(geometry.PoolSpec(2, stride=2))
+    return geometry.receptive_field(specs)[-1].size
 
 
 def pools_for(layers: int, distance: int, jitter: int, length: int) -> int:
