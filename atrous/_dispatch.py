@@ -16,11 +16,13 @@ computes the same function (float32 rounding aside) and is differentiable:
     The native call on a channels-last copy, converted back (oneDNN's NHWC kernels handle a large
     padding differently; an autotune candidate for big dense convolutions).
 ``fold``
-    1-d, stride 1: when ``f`` (a power of two) divides the length, the dilation and both
-    paddings, the signal ``(N, C, L)`` is viewed (no copy) as ``(N, C, L/f, f)`` and the
-    convolution runs as a 2-d one with kernel ``(k, 1)``, dilation ``(d/f, 1)`` and padding
-    ``(lo/f, hi/f)``: output ``q*f + r`` reads inputs ``(q - lo/f + t*d/f)*f + r``. The large W
-    padding and the large dilation both disappear.
+    Stride 1 along the last axis (W), dilation ``d``: a factor ``f`` of ``d`` splits W into
+    ``(W/f, f)`` (a view, no copy) and the convolution runs with one more axis, kernel
+    ``(..., k, 1)``, dilation ``(..., d/f, 1)`` and W padding ``lo/f`` on the new axis: output
+    ``q*f + r`` reads inputs ``(q - lo/f + t*d/f)*f + r``. The dilation and the padding leave the
+    innermost axis, where oneDNN's kernels pay for them (1-d -> 2-d, 2-d -> 3-d). Where ``f``
+    does not divide the width and both paddings, W is padded (by less than ``f`` plus the part
+    of the padding that is not a multiple of ``f``) and the few extra output columns cropped.
 ``onednn``
     The oneDNN op (``aten.mkldnn_convolution``) called directly, for small inputs that
     PyTorch's backend rule sends to its slow reference kernels (``slow_conv3d``,
@@ -117,8 +119,17 @@ DENSE_CLIFF_PAD = 7
 DENSE_SURE_CHANNELS = 128
 #: 1-d: a W padding this large is always slower natively than padded (measured at d >= 64).
 ONE_D_SURE_PAD = 32
-#: fold: the smallest fold factor that beat the native call at every measured shape.
+#: fold, 1-d: the smallest fold factor that beat the native call at every measured shape.
 FOLD_MIN_FACTOR = 16
+#: fold, 2-d (as a 3-d convolution): with a batch of >= 2 the fold beat the native call, ``pad_w``
+#: and ``channels_last`` past the W-padding cliff at every measured shape from ``f = 4`` on
+#: (0.64-1.04 of dilation 1's time); ``f = 2`` was no better than ``pad_w``, and a batch of 1
+#: was erratic (up to 5x slower), so those keep the other routes.
+FOLD2_MIN_FACTOR = 4
+FOLD2_MAX_FACTOR = 32
+#: ... padding W by at most this fraction of its width (measured: 3-9%)
+FOLD2_MAX_PAD = 0.125
+FOLD2_MIN_BATCH = 2
 #: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the
 #: cliff is mild there and every reformulation's fixed cost was larger.
 ONE_D_MIN_ELEMENTS = 1 << 16
@@ -215,8 +226,38 @@ def _macs(x: Tensor, weight: Tensor, stride, pads, dilation) -> float:
 
 
 def _fold_factor(n: int, d: int, lo: int, hi: int) -> int:
-    g = math.gcd(math.gcd(n, d), math.gcd(lo, hi))
-    return g & -g if g else 0  # the largest power of two dividing all four
+    """The largest ``f`` that divides the width, the dilation and both paddings (a pure view)."""
+    return math.gcd(math.gcd(n, d), math.gcd(lo, hi))
+
+
+def _fold_plan(n: int, d: int, lo: int, hi: int, f: int) -> tuple[int, int, int, int]:
+    """How ``fold`` by ``f`` (a divisor of ``d``) computes an axis of width ``n`` with paddings
+    ``(lo, hi)``: ``(a, b, units, crop)``: pad the axis by ``(a, b)`` (``(0, 0)``: no copy), pad
+    the ``W/f`` axis by ``units`` on both sides in the convolution, crop ``crop`` output columns
+    at the end (the zeros added to make the width a multiple of ``f``)."""
+    units = min(lo, hi) // f
+    a = lo - units * f
+    b = hi - units * f
+    crop = -(a + n + b) % f
+    return a, b + crop, units, crop
+
+
+def _fold_choice(nd: int, n: int, d: int, lo: int, hi: int) -> int:
+    """The fold factor: the pure view's (no copy) where it is at least ``FOLD_MIN_FACTOR`` (1-d)
+    or ``FOLD2_MIN_FACTOR`` (2-d); otherwise (2-d) the divisor of ``d`` in ``[FOLD2_MIN_FACTOR,
+    FOLD2_MAX_FACTOR]`` that pads least (the larger on a tie); 0 where there is none."""
+    pure = _fold_factor(n, d, lo, hi)
+    if pure >= (FOLD_MIN_FACTOR if nd == 1 else FOLD2_MIN_FACTOR) and pure > 1:
+        return pure
+    best, best_width = 0, 0
+    for f in range(FOLD2_MIN_FACTOR, min(d, FOLD2_MAX_FACTOR) + 1):
+        if d % f == 0:
+            a, b, _, _ = _fold_plan(n, d, lo, hi, f)
+            if not best or a + b <= best_width:
+                best, best_width = f, a + b
+    if best:
+        return best
+    return pure if pure > 1 else (d if d > 1 else 0)
 
 
 def _is_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
@@ -255,17 +296,23 @@ def _run_channels_last(x, weight, bias, stride, pads, dilation, groups):
 
 
 def _run_fold(x, weight, bias, stride, pads, dilation, groups):
-    ((lo, hi),) = pads
-    d = dilation[0]
-    n, c, length = x.shape
-    f = _fold_factor(length, d, lo, hi)
-    xv = x.reshape(n, c, length // f, f)
-    wv = weight.unsqueeze(-1)
-    if lo == hi:
-        y = F.conv2d(xv, wv, bias, 1, (lo // f, 0), (d // f, 1), groups)
-    else:
-        y = F.conv2d(F.pad(xv, (0, 0, lo // f, hi // f)), wv, bias, 1, 0, (d // f, 1), groups)
-    return y.reshape(n, y.shape[1], -1)
+    nd = len(pads)
+    lo, hi = pads[-1]
+    d = dilation[-1]
+    n_w = x.shape[-1]
+    f = _fold_choice(nd, n_w, d, lo, hi)
+    a, b, units, crop = _fold_plan(n_w, d, lo, hi, f)
+    outer = list(pads[:-1])
+    pre = [(lo_, hi_) if lo_ != hi_ else (0, 0) for lo_, hi_ in outer] + [(a, b)]
+    if any(p for pair in pre for p in pair):
+        x = F.pad(x, _flat_pad(pre))
+    padding = tuple(lo_ if lo_ == hi_ else 0 for lo_, hi_ in outer) + (units, 0)
+    xv = x.reshape(*x.shape[:-1], x.shape[-1] // f, f)
+    y = _CONV[nd + 1](
+        xv, weight.unsqueeze(-1), bias, (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), groups
+    )
+    y = y.reshape(*y.shape[:-2], -1)
+    return y[..., : y.shape[-1] - crop].contiguous() if crop else y
 
 
 # ---- onednn: the direct oneDNN op with a oneDNN backward
@@ -551,11 +598,10 @@ def _why_not(route: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride,
     if route == "channels_last":
         return None if nd in (2, 3) else "channels-last layouts exist for 2-d and 3-d only"
     if route == "fold":
-        if nd != 1 or not unit:
-            return "fold needs a 1-d convolution with stride 1"
-        ((lo, hi),) = pads
-        if lo < 0 or hi < 0 or _fold_factor(x.shape[-1], dilation[0], lo, hi) < 2:
-            return "no power of two divides the length, the dilation and both paddings"
+        if nd not in (1, 2) or stride[-1] != 1:
+            return "fold needs a 1-d or 2-d convolution with stride 1 along the last axis"
+        if any(lo < 0 or hi < 0 for lo, hi in pads) or dilation[-1] < 2:
+            return "fold needs a dilation of at least 2 along the last axis and no negative padding"
         return None
     if route == "onednn":
         if x.device.type != "cpu" or not _mkldnn_ok():
@@ -588,6 +634,24 @@ def _slow_backend(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> 
     except (AttributeError, RuntimeError, TypeError):
         return False
     return str(backend).rsplit(".", 1)[-1] in _SLOW_BACKENDS
+
+
+def _fold2_ok(x: Tensor, weight: Tensor, pads, dilation) -> bool:
+    """Whether the 2-d fold has a factor of at least ``FOLD2_MIN_FACTOR`` and PyTorch runs the
+    folded 3-d convolution with oneDNN (not its slow reference kernels)."""
+    lo, hi = pads[-1]
+    d = dilation[-1]
+    n = x.shape[-1]
+    f = _fold_choice(2, n, d, lo, hi)
+    if f < FOLD2_MIN_FACTOR or (f > FOLD2_MAX_FACTOR and f != _fold_factor(n, d, lo, hi)):
+        return False
+    a, b, units, _ = _fold_plan(n, d, lo, hi, f)
+    if (a + b) > FOLD2_MAX_PAD * n:  # the copy and the extra columns would cost more than they save
+        return False
+    folded = x.new_empty((*x.shape[:-1], (x.shape[-1] + a + b) // f, f))
+    return not _slow_backend(
+        folded, weight.unsqueeze(-1), (1, 1, 1), (pads[0], (units, units), (0, 0)), (dilation[0], d // f, 1), 1
+    )
 
 
 def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[str, tuple[str, ...]]:
@@ -630,8 +694,11 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
     #    unmeasured cases (stride > 1, grouped) are left to the autotune
     if pad_w >= DENSE_CLIFF_PAD and lo_w == hi_w:
         measured = unit and groups == 1
+        candidates: tuple[str, ...] = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
+        # 5a. dense 2-d with a batch: fold W into a third axis (the dilation leaves the innermost axis)
+        if nd == 2 and measured and x.shape[0] >= FOLD2_MIN_BATCH and _fold2_ok(x, weight, pads, dilation):
+            return "fold", ("fold", *candidates)
         sure = measured and (weight.shape[0] >= DENSE_SURE_CHANNELS or (nd == 1 and big and pad_w >= ONE_D_SURE_PAD))
-        candidates = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
         return ("pad_w" if sure else "native"), candidates
     return "native", ()
 
@@ -710,37 +777,41 @@ def _cache_key(kind: str, x: Tensor, weight: Tensor, stride, pads, dilation, gro
     )
 
 
-def _time_candidates(fns: dict[str, Callable[[], object]], budget: float = 1.0) -> dict[str, float]:
-    """Median time per candidate, measured interleaved (round-robin, in a shuffled order each
-    round: a convolution right after one with other parameters can pay for the switch)."""
+def _time_candidates(fns: dict[str, Callable[[], object]], reference: str, budget: float = 1.0) -> dict[str, float]:
+    """Each candidate's time relative to ``reference``'s: the median over rounds of the ratio of
+    the two times within the round (both timed in the same round, so a slow moment of the
+    machine counts on both sides). The calls of a round run in a shuffled order (a
+    convolution right after one with other parameters can pay for the switch)."""
     order = list(fns)
     rng = random.Random(len(order))
     with torch.no_grad():
         for fn in fns.values():
             fn()
-        first = next(iter(fns.values()))
         t = time.perf_counter()
-        first()
+        fns[reference]()
         one = max(time.perf_counter() - t, 1e-6)
         reps = max(1, int(0.005 / one))
-        rounds = max(3, min(7, int(budget / (one * reps * len(fns)))))
-        times: dict[str, list[float]] = {name: [] for name in fns}
+        rounds = max(5, min(15, int(budget / (one * reps * len(fns)))))
+        ratios: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(rounds):
             rng.shuffle(order)
+            times = {}
             for name in order:
                 fn = fns[name]
                 t = time.perf_counter()
                 for _ in range(reps):
                     fn()
-                times[name].append((time.perf_counter() - t) / reps)
-    return {name: statistics.median(v) for name, v in times.items()}
+                times[name] = time.perf_counter() - t
+            for name in fns:
+                ratios[name].append(times[name] / max(times[reference], 1e-9))
+    return {name: statistics.median(v) for name, v in ratios.items()}
 
 
 def _autotuned(key: str, default: str, candidates: Sequence[str], make: Callable[[str], Callable[[], object]]) -> str:
     routes = _load_cache()
     if key in routes and routes[key] in candidates:
         return routes[key]
-    timings = _time_candidates({r: make(r) for r in candidates})
+    timings = _time_candidates({r: make(r) for r in candidates}, default)
     best = min(timings, key=timings.__getitem__)
     choice = best if best == default or timings[best] < AUTOTUNE_MARGIN * timings[default] else default
     routes[key] = choice

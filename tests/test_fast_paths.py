@@ -76,6 +76,10 @@ CONV_CASES = [
     ("fold", (2, 6, 1024), (4, 6, 3), True, dict(padding="same", dilation=64)),
     ("fold", (2, 6, 512), (6, 3, 2), True, dict(padding="causal", dilation=32, groups=2)),
     ("fold", (1, 4, 160), (4, 4, 3), False, dict(padding="same", dilation=16)),
+    ("fold", (2, 5, 13, 24), (6, 5, 3, 3), True, dict(padding=8, dilation=8)),  # 2-d, a pure view
+    ("fold", (2, 5, 13, 21), (6, 5, 3, 3), True, dict(padding=12, dilation=12)),  # W padded, output cropped
+    ("fold", (2, 4, 14, 22), (6, 2, 3, 2), False, dict(padding=((3, 1), (7, 2)), dilation=(2, 6), groups=2)),
+    ("fold", (2, 3, 17, 24), (4, 3, 2, 3), True, dict(padding=((4, 4), (9, 9)), dilation=(4, 9), stride=(2, 1))),
     ("onednn", (1, 4, 10, 11, 12), (6, 4, 3, 3, 3), True, dict(padding=2, dilation=2)),
     ("onednn", (1, 4, 9, 10, 11), (6, 4, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), dilation=(1, 2, 3))),
     ("onednn", (1, 4, 9, 10, 11), (6, 2, 3, 3, 3), True, dict(padding=5, dilation=(1, 2, 2), groups=2)),
@@ -124,6 +128,7 @@ GRADCHECK = [
     ("onednn", (1, 4, 5, 5, 6), (4, 2, 2, 3, 3), dict(padding=((1, 0), (2, 2), (3, 3)), dilation=(1, 2, 3), groups=2)),
     ("fold", (2, 3, 16), (2, 3, 3), dict(padding=4, dilation=4)),
     ("fold", (2, 3, 16), (2, 3, 2), dict(padding="causal", dilation=8)),
+    ("fold", (2, 2, 7, 10), (3, 2, 3, 3), dict(padding=6, dilation=6)),
     ("fft", (2, 3, 20), (2, 3, 7), dict(padding="same", dilation=2)),
     ("pad_w", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
     ("pad_all", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=((3, 1), (0, 2)), dilation=2)),
@@ -204,6 +209,14 @@ def test_rules_pick_the_expected_routes():
     # dense 2-d past the W-padding cliff: sure with >= 128 output channels, else native (autotune off)
     assert _route(_t(1, 4, 20, 20), _t(128, 4, 3, 3), padding=12, dilation=12) == "pad_w"
     assert _route(_t(1, 4, 20, 20), _t(32, 4, 3, 3), padding=12, dilation=12) == "native"
+    # dense 2-d with a batch past the cliff: fold W (a pure view for 128 wide and d=12, W padded
+    # to 132 for d=18: f=6); batch 1 keeps the other rules; too much padding: no fold
+    assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "fold"
+    assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=18, dilation=18) == "fold"
+    assert D._fold_choice(2, 128, 18, 18, 18) == 6 and D._fold_plan(128, 18, 18, 18, 6) == (0, 4, 3, 4)
+    assert _route(_t(1, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "native"
+    assert _route(_t(2, 4, 16, 9), _t(32, 4, 3, 3), padding=24, dilation=24) == "native"
+    assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=4, dilation=4) == "native"  # no cliff
     # long dense kernels -> fft
     assert _route(_t(1, 4, 600), _t(4, 4, 128), padding="same") == "fft"
     # the rules only leave the native call for float32 CPU plain contiguous tensors
@@ -336,6 +349,41 @@ def test_dispatcher_never_changes_results():
     assert {"native", "dw_direct", "fold"} <= routes
 
 
+def test_every_fold_plan_is_exact():
+    """The fold route forced on random configurations (pure views, padded and cropped widths,
+    asymmetric paddings, strides along the other axis) against the native call, with gradients."""
+    rng = random.Random(99)
+    checked = 0
+    for i in range(500):
+        c = _random_config(rng)
+        if c["nd"] == 3 or c["padding_mode"] != "zeros":
+            continue
+        # float64: the plan is what is tested, not float32 rounding of long gradient sums
+        x, w, b = (_t(*c["x"], seed=i).double(), _t(*c["w"], seed=i + 1).double(), _t(c["w"][0], seed=i + 2).double())
+        kw = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
+        try:
+            with D.force("native"):
+                AF.conv(x, w, b, **kw)
+        except Exception:
+            continue
+        with D.force("fold", strict=False):
+            AF.conv(x, w, b, **kw)
+        if D.last_route != "fold":
+            continue
+        _compare(_conv, "fold", x, w, b, **kw)
+        checked += 1
+    assert checked > 40
+
+
+def test_autotune_times_relative_to_the_rule():
+    calls = []
+    timings = D._time_candidates(
+        {"native": lambda: calls.append("native"), "pad_w": lambda: calls.append("pad_w")}, "native", budget=0.01
+    )
+    assert timings["native"] == 1.0 and timings["pad_w"] > 0
+    assert calls.count("native") == calls.count("pad_w") + 1 >= 6  # (+1: the call that sizes the rounds)
+
+
 def test_dispatcher_never_changes_gradients_of_layers():
     rng = random.Random(99)
     for i in range(12):
@@ -370,7 +418,7 @@ def test_dispatcher_never_changes_gradients_of_layers():
 
 
 def _tune_case():
-    return _t(1, 8, 24, 24), _t(32, 8, 3, 3)  # dense, 32 channels, W padding 12: ambiguous
+    return _t(1, 8, 24, 24), _t(32, 8, 3, 3)  # dense, batch 1, 32 channels, W padding 12: ambiguous
 
 
 @pytest.fixture
@@ -380,7 +428,7 @@ def tuning(monkeypatch, tmp_path):
     monkeypatch.setattr(D, "AUTOTUNE_MIN_MACS", 0)
     calls = []
 
-    def fake(fns, budget=1.0):  # deterministic "timings": pad_w wins by 20%
+    def fake(fns, reference, budget=1.0):  # deterministic "timings": pad_w wins by 20%
         calls.append(sorted(fns))
         return {name: (0.8 if name == "pad_w" else 1.0) for name in fns}
 
@@ -405,7 +453,7 @@ def test_autotune_picks_the_winner_and_caches_it_atomically(tuning, monkeypatch)
 
 def test_autotune_keeps_the_rule_without_a_clear_win(tuning, monkeypatch):
     monkeypatch.setattr(
-        D, "_time_candidates", lambda fns, budget=1.0: {n: (0.97 if n == "pad_w" else 1.0) for n in fns}
+        D, "_time_candidates", lambda fns, reference, budget=1.0: {n: (0.97 if n == "pad_w" else 1.0) for n in fns}
     )
     x, w = _tune_case()
     assert _route(x, w, padding=12, dilation=12) == "native"
@@ -450,7 +498,7 @@ def test_stale_cache_is_ignored_with_a_warning(tuning):
 
 def test_autotune_may_pick_the_subpixel_form_for_big_transposed_convolutions(tuning, monkeypatch):
     monkeypatch.setattr(
-        D, "_time_candidates", lambda fns, budget=1.0: {n: (0.8 if n == "subpixel" else 1.0) for n in fns}
+        D, "_time_candidates", lambda fns, reference, budget=1.0: {n: (0.8 if n == "subpixel" else 1.0) for n in fns}
     )
     x, w = _t(1, 128, 128, 128), _t(128, 2, 4, 4)
     y = AF.conv_transpose(x, w, stride=2, padding=1)
