@@ -306,7 +306,7 @@ def _run_fold(x, weight, bias, stride, pads, dilation, groups):
     pre = [(lo_, hi_) if lo_ != hi_ else (0, 0) for lo_, hi_ in outer] + [(a, b)]
     if any(p for pair in pre for p in pair):
         x = F.pad(x, _flat_pad(pre))
-    padding = tuple(lo_ if lo_ == hi_ else 0 for lo_, hi_ in outer) + (units, 0)
+    padding = (*(lo_ if lo_ == hi_ else 0 for lo_, hi_ in outer), units, 0)
     xv = x.reshape(*x.shape[:-1], x.shape[-1] // f, f)
     y = _CONV[nd + 1](
         xv, weight.unsqueeze(-1), bias, (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), groups
