@@ -16,13 +16,17 @@ computes the same function (float32 rounding aside) and is differentiable:
     The native call on a channels-last copy, converted back (oneDNN's NHWC kernels handle a large
     padding differently; an autotune candidate for big dense convolutions).
 ``fold``
-    Stride 1 along the last axis (W), dilation ``d``: a factor ``f`` of ``d`` splits W into
-    ``(W/f, f)`` (a view, no copy) and the convolution runs with one more axis, kernel
-    ``(..., k, 1)``, dilation ``(..., d/f, 1)`` and W padding ``lo/f`` on the new axis: output
-    ``q*f + r`` reads inputs ``(q - lo/f + t*d/f)*f + r``. The dilation and the padding leave the
-    innermost axis, where oneDNN's kernels pay for them (1-d -> 2-d, 2-d -> 3-d). Where ``f``
-    does not divide the width and both paddings, W is padded (by less than ``f`` plus the part
-    of the padding that is not a multiple of ``f``) and the few extra output columns cropped.
+    Stride 1 along the last axis (W), dilation ``d``: with ``f`` the largest factor of the width,
+    the dilation and both paddings, W is viewed (no copy) as ``(W/f, f)`` and the convolution
+    runs with one more axis, kernel ``(..., k, 1)``, dilation ``(..., d/f, 1)`` and W padding
+    ``lo/f`` on the new axis: output ``q*f + r`` reads inputs ``(q - lo/f + t*d/f)*f + r``. The
+    dilation and the padding leave the innermost axis, where oneDNN's kernels pay for them
+    (1-d -> 2-d, 2-d -> 3-d).
+``fold_pad``
+    The same with ``f`` a divisor of ``d`` that need not divide the width or the paddings
+    (2-d, where the view's factor is small): W is padded by a few columns (less than ``f``
+    plus the part of the padding that is not a multiple of ``f``) and the extra output columns
+    cropped.
 ``onednn``
     The oneDNN op (``aten.mkldnn_convolution``) called directly, for small inputs that
     PyTorch's backend rule sends to its slow reference kernels (``slow_conv3d``,
@@ -92,10 +96,10 @@ __all__ = [
     "route_for",
 ]
 
-ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "onednn", "dw_direct", "fft")
+ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "fold_pad", "onednn", "dw_direct", "fft")
 ROUTES_T = ("native", "subpixel")
 
-RULES_VERSION = 2  # bump when the rules change: autotune entries of older rules are stale
+RULES_VERSION = 3  # bump when the rules change: autotune entries of older rules are stale
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -242,22 +246,16 @@ def _fold_plan(n: int, d: int, lo: int, hi: int, f: int) -> tuple[int, int, int,
     return a, b + crop, units, crop
 
 
-def _fold_choice(nd: int, n: int, d: int, lo: int, hi: int) -> int:
-    """The fold factor: the pure view's (no copy) where it is at least ``FOLD_MIN_FACTOR`` (1-d)
-    or ``FOLD2_MIN_FACTOR`` (2-d); otherwise (2-d) the divisor of ``d`` in ``[FOLD2_MIN_FACTOR,
-    FOLD2_MAX_FACTOR]`` that pads least (the larger on a tie); 0 where there is none."""
-    pure = _fold_factor(n, d, lo, hi)
-    if pure >= (FOLD_MIN_FACTOR if nd == 1 else FOLD2_MIN_FACTOR) and pure > 1:
-        return pure
+def _fold_pad_factor(n: int, d: int, lo: int, hi: int) -> int:
+    """``fold_pad``'s factor: the divisor of ``d`` in ``[FOLD2_MIN_FACTOR, FOLD2_MAX_FACTOR]``
+    that pads least (the larger on a tie); otherwise the smallest divisor above 1; 0 for d = 1."""
     best, best_width = 0, 0
     for f in range(FOLD2_MIN_FACTOR, min(d, FOLD2_MAX_FACTOR) + 1):
         if d % f == 0:
             a, b, _, _ = _fold_plan(n, d, lo, hi, f)
             if not best or a + b <= best_width:
                 best, best_width = f, a + b
-    if best:
-        return best
-    return pure if pure > 1 else (d if d > 1 else 0)
+    return best or next((f for f in range(2, d + 1) if d % f == 0), 0)
 
 
 def _is_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
@@ -295,13 +293,11 @@ def _run_channels_last(x, weight, bias, stride, pads, dilation, groups):
     return _run_native(x.contiguous(memory_format=fmt), weight, bias, stride, pads, dilation, groups).contiguous()
 
 
-def _run_fold(x, weight, bias, stride, pads, dilation, groups):
+def _fold(x, weight, bias, stride, pads, dilation, groups, f: int):
     nd = len(pads)
     lo, hi = pads[-1]
     d = dilation[-1]
-    n_w = x.shape[-1]
-    f = _fold_choice(nd, n_w, d, lo, hi)
-    a, b, units, crop = _fold_plan(n_w, d, lo, hi, f)
+    a, b, units, crop = _fold_plan(x.shape[-1], d, lo, hi, f)
     outer = list(pads[:-1])
     pre = [(lo_, hi_) if lo_ != hi_ else (0, 0) for lo_, hi_ in outer] + [(a, b)]
     if any(p for pair in pre for p in pair):
@@ -313,6 +309,18 @@ def _run_fold(x, weight, bias, stride, pads, dilation, groups):
     )
     y = y.reshape(*y.shape[:-2], -1)
     return y[..., : y.shape[-1] - crop].contiguous() if crop else y
+
+
+def _run_fold(x, weight, bias, stride, pads, dilation, groups):
+    lo, hi = pads[-1]
+    f = _fold_factor(x.shape[-1], dilation[-1], lo, hi)
+    return _fold(x, weight, bias, stride, pads, dilation, groups, f)
+
+
+def _run_fold_pad(x, weight, bias, stride, pads, dilation, groups):
+    lo, hi = pads[-1]
+    f = _fold_pad_factor(x.shape[-1], dilation[-1], lo, hi)
+    return _fold(x, weight, bias, stride, pads, dilation, groups, f)
 
 
 # ---- onednn: the direct oneDNN op with a oneDNN backward
@@ -573,6 +581,7 @@ _RUN: dict[str, Callable[..., Tensor]] = {
     "pad_all": _run_pad_all,
     "channels_last": _run_channels_last,
     "fold": _run_fold,
+    "fold_pad": _run_fold_pad,
     "onednn": _run_onednn,
     "dw_direct": _run_dw_direct,
     "fft": _run_fft,
@@ -597,11 +606,13 @@ def _why_not(route: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride,
         return None if any(pads[-1]) else "no padding along the last axis"
     if route == "channels_last":
         return None if nd in (2, 3) else "channels-last layouts exist for 2-d and 3-d only"
-    if route == "fold":
+    if route in ("fold", "fold_pad"):
         if nd not in (1, 2) or stride[-1] != 1:
             return "fold needs a 1-d or 2-d convolution with stride 1 along the last axis"
         if any(lo < 0 or hi < 0 for lo, hi in pads) or dilation[-1] < 2:
             return "fold needs a dilation of at least 2 along the last axis and no negative padding"
+        if route == "fold" and _fold_factor(x.shape[-1], dilation[-1], *pads[-1]) < 2:
+            return "no factor >= 2 divides the width, the dilation and both paddings (fold_pad pads)"
         return None
     if route == "onednn":
         if x.device.type != "cpu" or not _mkldnn_ok():
@@ -636,22 +647,33 @@ def _slow_backend(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> 
     return str(backend).rsplit(".", 1)[-1] in _SLOW_BACKENDS
 
 
-def _fold2_ok(x: Tensor, weight: Tensor, pads, dilation) -> bool:
-    """Whether the 2-d fold has a factor of at least ``FOLD2_MIN_FACTOR`` and PyTorch runs the
-    folded 3-d convolution with oneDNN (not its slow reference kernels)."""
+def _fold2_routes(x: Tensor, weight: Tensor, pads, dilation) -> list[str]:
+    """The 2-d folds worth running here: ``fold`` where the view's factor is at least 2,
+    ``fold_pad`` where its factor is in ``[FOLD2_MIN_FACTOR, FOLD2_MAX_FACTOR]`` and it pads W by
+    at most ``FOLD2_MAX_PAD`` of its width; each only where PyTorch runs the folded 3-d
+    convolution with oneDNN (not its slow reference kernels). The rule's choice comes first."""
     lo, hi = pads[-1]
     d = dilation[-1]
     n = x.shape[-1]
-    f = _fold_choice(2, n, d, lo, hi)
-    if f < FOLD2_MIN_FACTOR or (f > FOLD2_MAX_FACTOR and f != _fold_factor(n, d, lo, hi)):
-        return False
-    a, b, units, _ = _fold_plan(n, d, lo, hi, f)
-    if (a + b) > FOLD2_MAX_PAD * n:  # the copy and the extra columns would cost more than they save
-        return False
-    folded = x.new_empty((*x.shape[:-1], (x.shape[-1] + a + b) // f, f))
-    return not _slow_backend(
-        folded, weight.unsqueeze(-1), (1, 1, 1), (pads[0], (units, units), (0, 0)), (dilation[0], d // f, 1), 1
-    )
+    found: list[tuple[bool, str, int]] = []  # (preferred, route, factor)
+    pure = _fold_factor(n, d, lo, hi)
+    if pure >= 2:
+        found.append((pure >= FOLD2_MIN_FACTOR, "fold", pure))
+    f = _fold_pad_factor(n, d, lo, hi)
+    if FOLD2_MIN_FACTOR <= f <= FOLD2_MAX_FACTOR and f != pure:
+        a, b, _, _ = _fold_plan(n, d, lo, hi, f)
+        if a + b <= FOLD2_MAX_PAD * n:  # more would cost more than it saves
+            found.append((pure < FOLD2_MIN_FACTOR, "fold_pad", f))
+    routes = []
+    for preferred, route, f in sorted(found, key=lambda t: not t[0]):
+        a, b, units, _ = _fold_plan(n, d, lo, hi, f)
+        folded = x.new_empty((*x.shape[:-1], (n + a + b) // f, f))
+        slow = _slow_backend(
+            folded, weight.unsqueeze(-1), (1, 1, 1), (pads[0], (units, units), (0, 0)), (dilation[0], d // f, 1), 1
+        )
+        if not slow and (preferred or routes):
+            routes.append(route)
+    return routes
 
 
 def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[str, tuple[str, ...]]:
@@ -696,8 +718,9 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
         measured = unit and groups == 1
         candidates: tuple[str, ...] = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
         # 5a. dense 2-d with a batch: fold W into a third axis (the dilation leaves the innermost axis)
-        if nd == 2 and measured and x.shape[0] >= FOLD2_MIN_BATCH and _fold2_ok(x, weight, pads, dilation):
-            return "fold", ("fold", *candidates)
+        folds = _fold2_routes(x, weight, pads, dilation) if nd == 2 and measured else []
+        if folds and x.shape[0] >= FOLD2_MIN_BATCH:
+            return folds[0], (*folds, *candidates)
         sure = measured and (weight.shape[0] >= DENSE_SURE_CHANNELS or (nd == 1 and big and pad_w >= ONE_D_SURE_PAD))
         return ("pad_w" if sure else "native"), candidates
     return "native", ()

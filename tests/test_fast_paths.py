@@ -77,8 +77,9 @@ CONV_CASES = [
     ("fold", (2, 6, 512), (6, 3, 2), True, dict(padding="causal", dilation=32, groups=2)),
     ("fold", (1, 4, 160), (4, 4, 3), False, dict(padding="same", dilation=16)),
     ("fold", (2, 5, 13, 24), (6, 5, 3, 3), True, dict(padding=8, dilation=8)),  # 2-d, a pure view
-    ("fold", (2, 5, 13, 21), (6, 5, 3, 3), True, dict(padding=12, dilation=12)),  # W padded, output cropped
-    ("fold", (2, 4, 14, 22), (6, 2, 3, 2), False, dict(padding=((3, 1), (7, 2)), dilation=(2, 6), groups=2)),
+    ("fold_pad", (2, 5, 13, 21), (6, 5, 3, 3), True, dict(padding=12, dilation=12)),  # W padded, output cropped
+    ("fold_pad", (2, 4, 14, 22), (6, 2, 3, 2), False, dict(padding=((3, 1), (7, 2)), dilation=(2, 6), groups=2)),
+    ("fold", (2, 4, 14, 24), (6, 2, 3, 2), False, dict(padding=((3, 1), (6, 3)), dilation=(2, 6), groups=2)),
     ("fold", (2, 3, 17, 24), (4, 3, 2, 3), True, dict(padding=((4, 4), (9, 9)), dilation=(4, 9), stride=(2, 1))),
     ("onednn", (1, 4, 10, 11, 12), (6, 4, 3, 3, 3), True, dict(padding=2, dilation=2)),
     ("onednn", (1, 4, 9, 10, 11), (6, 4, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), dilation=(1, 2, 3))),
@@ -128,7 +129,8 @@ GRADCHECK = [
     ("onednn", (1, 4, 5, 5, 6), (4, 2, 2, 3, 3), dict(padding=((1, 0), (2, 2), (3, 3)), dilation=(1, 2, 3), groups=2)),
     ("fold", (2, 3, 16), (2, 3, 3), dict(padding=4, dilation=4)),
     ("fold", (2, 3, 16), (2, 3, 2), dict(padding="causal", dilation=8)),
-    ("fold", (2, 2, 7, 10), (3, 2, 3, 3), dict(padding=6, dilation=6)),
+    ("fold", (2, 2, 7, 12), (3, 2, 3, 3), dict(padding=6, dilation=6)),
+    ("fold_pad", (2, 2, 7, 10), (3, 2, 3, 3), dict(padding=6, dilation=6)),
     ("fft", (2, 3, 20), (2, 3, 7), dict(padding="same", dilation=2)),
     ("pad_w", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
     ("pad_all", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=((3, 1), (0, 2)), dilation=2)),
@@ -212,8 +214,8 @@ def test_rules_pick_the_expected_routes():
     # dense 2-d with a batch past the cliff: fold W (a pure view for 128 wide and d=12, W padded
     # to 132 for d=18: f=6); batch 1 keeps the other rules; too much padding: no fold
     assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "fold"
-    assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=18, dilation=18) == "fold"
-    assert D._fold_choice(2, 128, 18, 18, 18) == 6 and D._fold_plan(128, 18, 18, 18, 6) == (0, 4, 3, 4)
+    assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=18, dilation=18) == "fold_pad"
+    assert D._fold_pad_factor(128, 18, 18, 18) == 6 and D._fold_plan(128, 18, 18, 18, 6) == (0, 4, 3, 4)
     assert _route(_t(1, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "native"
     assert _route(_t(2, 4, 16, 9), _t(32, 4, 3, 3), padding=24, dilation=24) == "native"
     assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=4, dilation=4) == "native"  # no cliff
@@ -366,13 +368,13 @@ def test_every_fold_plan_is_exact():
                 AF.conv(x, w, b, **kw)
         except Exception:
             continue
-        with D.force("fold", strict=False):
-            AF.conv(x, w, b, **kw)
-        if D.last_route != "fold":
-            continue
-        _compare(_conv, "fold", x, w, b, **kw)
-        checked += 1
-    assert checked > 40
+        for route in ("fold", "fold_pad"):
+            with D.force(route, strict=False):
+                AF.conv(x, w, b, **kw)
+            if D.last_route == route:
+                _compare(_conv, route, x, w, b, **kw)
+                checked += 1
+    assert checked > 80
 
 
 def test_autotune_times_relative_to_the_rule():
