@@ -125,10 +125,10 @@ DENSE_SURE_CHANNELS = 128
 ONE_D_SURE_PAD = 32
 #: fold, 1-d: the smallest fold factor that beat the native call at every measured shape.
 FOLD_MIN_FACTOR = 16
-#: fold, 2-d (as a 3-d convolution): with a batch of >= 2 the fold beat the native call, ``pad_w``
-#: and ``channels_last`` past the W-padding cliff at every measured shape from ``f = 4`` on
-#: (0.64-1.04 of dilation 1's time); ``f = 2`` was no better than ``pad_w``, and a batch of 1
-#: was erratic (up to 5x slower), so those keep the other routes.
+#: fold / fold_pad, 2-d (as a 3-d convolution): with a batch of >= 2 the fold beat the native
+#: call, ``pad_w`` and ``channels_last`` past the W-padding cliff at the measured shapes from
+#: ``f = 4`` on (0.64-1.04 of dilation 1's time; padded widths 0.94-1.13); ``f = 2`` was mixed
+#: (an autotune candidate only), and a batch of 1 was erratic (up to 5x slower): other routes.
 FOLD2_MIN_FACTOR = 4
 FOLD2_MAX_FACTOR = 32
 #: ... padding W by at most this fraction of its width (measured: 3-9%)
@@ -266,10 +266,10 @@ def _is_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
 
 
 def _run_native(x, weight, bias, stride, pads, dilation, groups):
-    nd = len(pads)
-    if all(lo == hi for lo, hi in pads):
-        return _CONV[nd](x, weight, bias, stride, tuple(lo for lo, _ in pads), dilation, groups)
-    return _CONV[nd](F.pad(x, _flat_pad(pads)), weight, bias, stride, 0, dilation, groups)
+    padding, flat = _native_padding(pads)
+    if flat is not None:
+        x = torch.constant_pad_nd(x, flat)
+    return _CONV[len(pads)](x, weight, bias, stride, padding, dilation, groups)
 
 
 def _run_pad_w(x, weight, bias, stride, pads, dilation, groups):
@@ -718,9 +718,10 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
         measured = unit and groups == 1
         candidates: tuple[str, ...] = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
         # 5a. dense 2-d with a batch: fold W into a third axis (the dilation leaves the innermost axis)
-        folds = _fold2_routes(x, weight, pads, dilation) if nd == 2 and measured else []
-        if folds and x.shape[0] >= FOLD2_MIN_BATCH:
-            return folds[0], (*folds, *candidates)
+        if nd == 2 and measured and x.shape[0] >= FOLD2_MIN_BATCH:
+            folds = _fold2_routes(x, weight, pads, dilation)
+            if folds:
+                return folds[0], (*folds, *candidates)
         sure = measured and (weight.shape[0] >= DENSE_SURE_CHANNELS or (nd == 1 and big and pad_w >= ONE_D_SURE_PAD))
         return ("pad_w" if sure else "native"), candidates
     return "native", ()
@@ -892,18 +893,30 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dil
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
         if _decisions.get(key) == "native":
             last_route = "native"
-            padding = _symmetric.get(pads)
-            if padding is None:
-                padding = _symmetric[pads] = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else ()
-            if padding:
-                return _CONV[len(pads)](x, weight, bias, stride, padding, dilation, groups)
-            return _run_native(x, weight, bias, stride, pads, dilation, groups)
+            padding, flat = _native_padding(pads)
+            if flat is not None:
+                x = torch.constant_pad_nd(x, flat)
+            return _CONV[len(pads)](x, weight, bias, stride, padding, dilation, groups)
     route = route_for(x, weight, bias, stride, pads, dilation, groups)
     last_route = route
     return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
 
 
-_symmetric: dict[Pads, tuple[int, ...]] = {}  # pads -> the padding PyTorch takes, () if asymmetric
+_native_pads: dict[Pads, tuple[tuple[int, ...], list[int] | None]] = {}
+
+
+def _native_padding(pads: Pads) -> tuple[tuple[int, ...], list[int] | None]:
+    """How PyTorch's call takes ``pads``: ``(padding, None)`` where every axis is symmetric,
+    else ``(zeros, F.pad's list)`` (cached: the hot path of the native route)."""
+    plan = _native_pads.get(pads)
+    if plan is None:
+        if all(lo == hi for lo, hi in pads):
+            plan = (tuple(lo for lo, _ in pads), None)
+        else:
+            plan = ((0,) * len(pads), _flat_pad(pads))
+        if len(_native_pads) < 4096:
+            _native_pads[pads] = plan
+    return plan
 
 
 # --------------------------------------------------------------------------- transposed

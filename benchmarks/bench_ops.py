@@ -584,28 +584,47 @@ NOTES = """
   the cliff the dispatcher runs a small C kernel (`dw_direct`: compiled on first use into the cache
   directory; forward, input and weight gradients) whose cost does not depend on the dilation. Without
   a C compiler it falls back to `pad_w`.
-- **1-d** (stride 1, N*C*L >= 2^16): when a power of two `f >= 16` divides the length, the dilation and
-  both paddings (the grid's 'same' and causal cases with d >= 16), the signal is viewed as
+- **1-d** (stride 1, N*C*L >= 2^16): when the largest common factor `f` of the length, the dilation
+  and both paddings is >= 16 (the grid's 'same' and causal cases with d >= 16), the signal is viewed as
   `(N, C, L/f, f)` and convolved in 2-d (`fold`): no copy, no W padding, the dilation divided by `f`.
   Smaller inputs (0.1 ms calls) keep the native call: their cliff is mild and every reformulation's
   fixed cost was larger.
+- **Dense 2-d with a batch** (N >= 2, groups 1, stride 1 along W, a symmetric W padding >= 7):
+  W is split as `(W/f, f)` for a factor `f` of the dilation and the convolution runs in 3-d with
+  kernel `(k, k, 1)` and dilation `(d, d/f, 1)`. The cost of a dilated dense convolution is all
+  along W, the innermost axis: oneDNN's direct kernel refuses a W padding past its register block
+  and falls back to im2col + GEMM (`gemm:jit` in `ONEDNN_VERBOSE`), and with W pre-padded the
+  kernel alone still ran 12% slower than dilation 1 (N8 C32 128x128 d=18), while a dilation
+  along H cost nothing (dilation (18, 1): 1.00x). Folded, neither the dilation nor the padding is
+  on the innermost axis. `fold` is a view (`f` the largest factor of the width, the dilation and
+  both paddings); where that factor is below 4, `fold_pad` takes the divisor of the dilation in
+  4..32 that pads least, pads W by a few columns (at most 1/8 of it) and crops the output.
+  Measured beside native(1), forward, C 32/64/256, W 64/96/128, d 4-24: batch 2-8 with `f >= 4`
+  0.64-1.04 (`pad_w` 0.97-1.70), padded odd widths (33, 65) 0.94-1.13; `f = 2` was 0.98-1.33
+  (better than `fold_pad` at C64, worse at C32), so both are autotune candidates beside native,
+  `pad_w` and `channels_last` (which won at C256 on 65x65); batch 1 was erratic (0.8x to 5x),
+  so batch 1 keeps the rules below. Forward + backward (5 shapes): 1.05-1.61 of dilation 1
+  against 1.10-2.00 natively.
 - **Small 3-d inputs** (PyTorch picks `slow_conv3d` / `slow_conv_dilated3d`): the oneDNN op is called
   directly (`onednn`), with a oneDNN backward (autograd's own backward of that op goes back to the
   slow kernels): the forward+backward table above.
-- **Dense 2-d / 3-d / other 1-d with a symmetric W padding >= 7**: the slowdown of oneDNN's direct
+- **Other dense 2-d (batch 1), 3-d and 1-d with a symmetric W padding >= 7**: the slowdown of oneDNN's direct
   kernel depends on output channels, width and batch (cliffs measured at padding 7, 12 or 16, or
   none). With >= 128 output channels (or a big 1-d input with padding >= 32) `pad_w` won at every
-  measured shape, so the rule takes it; otherwise the rule keeps the native call and the autotune
-  (calls of >= 5e7 multiply-adds; opt out with `ATROUS_AUTOTUNE=0`) times native, `pad_w` and
-  `channels_last` once, interleaved, and keeps a route only if it is >= 7% faster than the rule's.
+  measured shape, so the rule takes it; otherwise the rule keeps the native call. For calls of
+  >= 5e7 multiply-adds the autotune (opt out with `ATROUS_AUTOTUNE=0`) times the rule's route and
+  the candidates once, 5-15 rounds in shuffled orders, and keeps another route only if the median
+  of its time over the rule's, paired within a round, is <= 0.93.
 - **FFT** (`fft`, overlap-save) for dense 1-d kernels of >= 128 taps with dilation 1 (0.07-0.43 of the
   native time in the table above; 64 taps was a tie), confirmed per shape by the autotune.
 - **Transposed**: the sub-pixel form (one convolution per output phase, interleaved) lost to oneDNN's
   deconvolution at most sizes (up to 2.5x slower) and won (0.73-0.87) only with >= 128 input channels
   on >= 128x128 inputs; no rule selects it, the autotune may there.
-- Measured and rejected: space-to-batch (slower everywhere, as the issue found), folding 2-d W into a
-  3-d convolution (slower, and 30x slower for depthwise), a pure PyTorch tap-sum for depthwise
-  (1.7-2.6x).
+- Measured and rejected: space-to-batch (slower everywhere, as the issue found), the 2-d fold for
+  depthwise (30x slower) and for a batch of 1 (above), a pure PyTorch tap-sum for depthwise
+  (1.7-2.6x), a cheaper padding copy (an empty tensor with zeroed borders: no faster than `F.pad`),
+  channels-last with the padding folded into the layout copy (PyTorch's transposing copies cost
+  more than the `pad_w` copy they replace), a partial im2col along W (3x the input, 1.4-11x).
 
 Misses, where the summary shows them, come from (1) noise: on this shared 2-core machine identical
 calls differ by up to ~10% between samples for sub-millisecond shapes (the `atrous/native` of a shape
