@@ -626,11 +626,12 @@ NOTES = """
   channels-last with the padding folded into the layout copy (PyTorch's transposing copies cost
   more than the `pad_w` copy they replace), a partial im2col along W (3x the input, 1.4-11x).
 
-Misses, where the summary shows them, come from (1) noise: on this shared 2-core machine identical
-calls differ by up to ~10% between samples for sub-millisecond shapes (the `atrous/native` of a shape
-whose route is `native` is the same PyTorch call plus ~2-3 us of dispatch); (2) shapes whose best exact
-formulation still costs more than dilation 1 (dense N8 C32 with d >= 18: the `pad_w` copy and a
-slower oneDNN kernel for the long dilated rows; `channels_last` and folding W were no better).
+Misses, where the summary shows them, are calls whose route is PyTorch's own call (`route` =
+`native`): the same call timed twice in this harness (an A/A test on five such 2-d shapes)
+differed by 0.1-3.6%, and the dispatcher adds 0.5-2 us per call (2-3% of a 0.07-0.1 ms call), so
+their ratios above 1.05 are that noise plus the dispatch cost, not a slower formulation. The 1-d
+dilation-cost miss is a native 0.1 ms call (N1 C32 L1024 k3 d=64) whose own cost varied 1.08-1.24
+between runs; `fold` measured 1.16 there and `pad_w` 1.11, no better, so the rule keeps it native.
 """
 
 
