@@ -893,10 +893,7 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dil
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
         if _decisions.get(key) == "native":
             last_route = "native"
-            padding, flat = _native_padding(pads)
-            if flat is not None:
-                x = torch.constant_pad_nd(x, flat)
-            return _CONV[len(pads)](x, weight, bias, stride, padding, dilation, groups)
+            return _run_native(x, weight, bias, stride, pads, dilation, groups)
     route = route_for(x, weight, bias, stride, pads, dilation, groups)
     last_route = route
     return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
