@@ -47,7 +47,8 @@ The choice comes from the rules in :func:`_rule` (each justified by ``benchmarks
 see BENCHMARKS.md). Where a rule is ambiguous (the oneDNN W-padding cliff of dense
 convolutions depends on batch, channels and width in ways that are not worth modelling) and the
 call is big enough to matter, a one-time autotune times the candidates interleaved and keeps the
-fastest (only if it beats the rule's choice by 7%). Its results are cached in
+fastest; a route other than PyTorch's own call has to beat that call by 7% (so the autotune
+also sends a rule's route back to native where it is not clearly faster). Its results are cached in
 ``<cache dir>/autotune.json`` (written atomically; a corrupt or stale file is ignored with a
 warning).
 
@@ -134,9 +135,14 @@ FOLD2_MAX_FACTOR = 32
 #: ... padding W by at most this fraction of its width (measured: 3-9%)
 FOLD2_MAX_PAD = 0.125
 FOLD2_MIN_BATCH = 2
-#: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the
-#: cliff is mild there and every reformulation's fixed cost was larger.
+#: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the fold
+#: beat native(d) there in separate timings (0.48-1.01 with channels in whole blocks, k >= 3)
+#: but not in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), so it is not proven.
 ONE_D_MIN_ELEMENTS = 1 << 16
+#: oneDNN's channel block on this CPU (AVX-512: 16): the 1-d cliff the fold avoids belongs to its
+#: blocked kernel; with input channels not in whole blocks (C8/C24/C40) native(d) was as fast as
+#: dilation 1 and the fold up to 1.33x slower (N1 C40 L4096 d=64), so those stay native.
+CHANNEL_BLOCK = 16
 #: transposed (2-d, stride > 1, dilation 1): the sub-pixel form beat oneDNN's deconvolution
 #: only with >= 128 input channels on >= 128x128 inputs (0.73-0.87); elsewhere it lost
 #: (up to 2.5x), so it is only an autotune candidate there.
@@ -146,7 +152,7 @@ SUBPIXEL_MIN_PIXELS = 128 * 128
 FFT_MIN_TAPS = 128
 #: autotune only calls of at least this many multiply-adds (about a millisecond).
 AUTOTUNE_MIN_MACS = 5e7
-#: ... and switches away from the rule's choice only for a candidate this much faster.
+#: ... and keeps a route other than native only if it is this much faster than native.
 AUTOTUNE_MARGIN = 0.93
 
 _SLOW_BACKENDS = ("Slow3d", "SlowDilated3d")
@@ -161,6 +167,8 @@ def _env_flag(name: str, default: str = "1") -> bool:
 _enabled = True
 _autotune = True
 _decisions: dict[tuple, str] = {}
+#: the native route's call per shape decided native: (function, stride, padding, dilation, F.pad list)
+_native_plans: dict[tuple, tuple] = {}
 _forced: str | None = None
 _forced_strict = True
 last_route: str = "native"  # the route of the most recent dispatched call (for tests)
@@ -173,6 +181,7 @@ def reset() -> None:
     _enabled = _env_flag("ATROUS_FAST_PATHS")
     _autotune = _env_flag("ATROUS_AUTOTUNE")
     _decisions.clear()
+    _native_plans.clear()
     _cache_state.clear()
 
 
@@ -704,11 +713,13 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
             return "dw_direct", ()
         return "native", ()
     big = x.numel() >= ONE_D_MIN_ELEMENTS
-    # 3. 1-d with a large dilation: fold the length (no copy, no W padding)
+    # 3. 1-d with a large dilation: fold the length (no copy, no W padding) where oneDNN's
+    #    blocked kernel has the cliff (input channels in whole blocks); elsewhere the autotune
     if nd == 1 and unit and big and min(lo_w, hi_w) >= 0:
         span = dilation[0] * (weight.shape[-1] - 1)
         if span >= FOLD_MIN_FACTOR and _fold_factor(x.shape[-1], dilation[0], lo_w, hi_w) >= FOLD_MIN_FACTOR:
-            return "fold", ("fold", "pad_w", "native")
+            blocked = x.shape[1] % CHANNEL_BLOCK == 0
+            return ("fold" if blocked else "native"), ("fold", "pad_w", "native")
     # 4. very long dense kernels: FFT
     if nd == 1 and unit and groups == 1 and dilation[0] == 1 and weight.shape[-1] >= FFT_MIN_TAPS:
         return "fft", ("fft", "native")
@@ -837,7 +848,10 @@ def _autotuned(key: str, default: str, candidates: Sequence[str], make: Callable
         return routes[key]
     timings = _time_candidates({r: make(r) for r in candidates}, default)
     best = min(timings, key=timings.__getitem__)
-    choice = best if best == default or timings[best] < AUTOTUNE_MARGIN * timings[default] else default
+    # another formulation than PyTorch's own call has to beat it clearly (never slower than
+    # native); without native among the candidates, it has to beat the rule's choice
+    base = "native" if "native" in timings else default
+    choice = best if best == base or timings[best] < AUTOTUNE_MARGIN * timings[base] else base
     routes[key] = choice
     for k, v in _read_cache(warn=False).items():  # keep what other processes found meanwhile
         routes.setdefault(k, v)
@@ -888,15 +902,31 @@ def route_for(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads
 def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dilation, groups: int) -> Tensor:
     """A zero-padded convolution (padding ``pads``: one ``(lo, hi)`` per axis) by the chosen route."""
     global last_route
+    key = None
     if _forced is None and _enabled and not torch.compiler.is_compiling():
-        # the hot path: a shape already decided native costs one dict lookup
+        # the hot path: a shape already decided native costs one dict lookup and PyTorch's call
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
-        if _decisions.get(key) == "native":
+        plan = _native_plans.get(key)
+        if plan is not None:
             last_route = "native"
-            return _run_native(x, weight, bias, stride, pads, dilation, groups)
+            fn, s, p, d, flat = plan
+            if flat is not None:
+                x = torch.constant_pad_nd(x, flat)
+            return fn(x, weight, bias, s, p, d, groups)
     route = route_for(x, weight, bias, stride, pads, dilation, groups)
     last_route = route
+    if key is not None and route == "native" and _decisions.get(key) == "native":
+        if len(_native_plans) >= 4096:
+            _native_plans.clear()
+        padding, flat = _native_padding(pads)
+        _native_plans[key] = (_CONV[len(pads)], _arg(stride), _arg(padding), _arg(dilation), flat)
     return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
+
+
+def _arg(values: Sequence[int]) -> int | tuple[int, ...]:
+    """One int where every axis has the same value: PyTorch parses an int argument faster than a
+    tuple (0.9 us per call measured on a 2-d call)."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
 
 
 _native_pads: dict[Pads, tuple[tuple[int, ...], list[int] | None]] = {}

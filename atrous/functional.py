@@ -85,8 +85,39 @@ def resolve_conv(
     dilation: object = 1,
 ) -> ConvSpec:
     """The resolved :class:`ConvSpec` of a convolution on input ``sizes`` (cached)."""
+    return _resolve_raw(kernel_size, sizes, stride, padding, dilation, check=False)
+
+
+def _resolve_raw(kernel_size, sizes, stride, padding, dilation, check: bool) -> ConvSpec:  # type: ignore[no-untyped-def]
+    """:func:`resolve_conv`, cached by its raw arguments; ``check`` also checks that the input
+    is large enough (a clear SpecError otherwise)."""
+    key = (check, tuple(kernel_size), tuple(sizes), stride, padding, dilation)
+    cacheable = all(_exact(v) for v in key[1:])
+    if cacheable and (hit := _resolved.get(key)) is not None:
+        return hit
     spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, ndim=len(kernel_size))  # type: ignore[arg-type]
-    return _resolve(spec, tuple(int(n) for n in sizes))
+    resolved = _resolve(spec, tuple(int(n) for n in sizes))
+    if check:
+        layer_output_size(resolved, tuple(sizes))
+    if cacheable:
+        if len(_resolved) >= 4096:
+            _resolved.clear()
+        _resolved[key] = resolved
+    return resolved
+
+
+#: resolve_conv's results by its raw arguments (the public functions' per-call front end: two
+#: ConvSpec constructions and their checks cost ~60 us per call without it)
+_resolved: dict[tuple, ConvSpec] = {}
+
+
+def _exact(value: object) -> bool:
+    """Whether ``value`` is made of plain ints and strings only (so that an equal cache key
+    means equal arguments: ``True``, ``2.0`` or a NumPy integer compare equal to an int but are
+    checked, or rejected, by :class:`ConvSpec` every time)."""
+    if type(value) is int or type(value) is str:
+        return True
+    return type(value) is tuple and all(_exact(v) for v in value)
 
 
 def resolve_conv_transpose(
@@ -191,8 +222,8 @@ def conv(
     if padding_mode not in PADDING_MODES_TORCH:
         raise SpecError(f"padding_mode must be one of {', '.join(PADDING_MODES_TORCH)}, got {padding_mode!r}")
     _check_channels(x.shape[1], weight, groups, transposed=False)
-    spec = resolve_conv(tuple(weight.shape[2:]), tuple(x.shape[2:]), stride, padding, dilation)
-    layer_output_size(spec, tuple(x.shape[2:]))  # raises a clear SpecError for a too-small input
+    # resolved and checked (a clear SpecError for a too-small input), cached per arguments
+    spec = _resolve_raw(tuple(weight.shape[2:]), tuple(x.shape[2:]), stride, padding, dilation, check=True)
     return apply_conv(x, weight, bias, spec, groups, padding_mode)
 
 

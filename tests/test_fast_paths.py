@@ -206,6 +206,10 @@ def test_rules_pick_the_expected_routes():
     assert _route(_t(2, 128, 1024), _t(4, 128, 2), padding="causal", dilation=512) == "fold"
     assert _route(_t(2, 128, 1024), _t(4, 128, 3), padding="same", dilation=2) == "native"
     assert _route(_t(1, 4, 1024), _t(4, 4, 3), padding="same", dilation=64) == "native"  # tiny: native
+    # ... only where oneDNN's blocked kernel has the cliff: input channels in whole blocks
+    assert _route(_t(1, 40, 4096), _t(40, 40, 3), padding="same", dilation=64) == "native"
+    assert _route(_t(1, 32, 4096), _t(40, 32, 3), padding="same", dilation=64) == "fold"
+    assert _route(_t(1, 32, 1024), _t(32, 32, 3), padding="same", dilation=64) == "native"  # small
     # small 3-d inputs that PyTorch sends to slow_conv3d -> oneDNN directly
     assert _route(_t(1, 4, 12, 12, 12), _t(4, 4, 3, 3, 3), padding=2, dilation=2) == "onednn"
     # dense 2-d past the W-padding cliff: sure with >= 128 output channels, else native (autotune off)
@@ -282,7 +286,7 @@ def _random_config(rng: random.Random):
     if nd == 1:
         n = rng.choice([2, 4])
     kind = rng.choice(["dense", "depthwise", "grouped"])
-    cin = rng.choice([2, 4, 6])
+    cin = rng.choice([2, 4, 6, 16])  # 16: a whole oneDNN channel block (the 1-d fold rule)
     if kind == "depthwise":
         groups, cout = cin, cin
     elif kind == "grouped":
@@ -459,6 +463,19 @@ def test_autotune_keeps_the_rule_without_a_clear_win(tuning, monkeypatch):
     )
     x, w = _tune_case()
     assert _route(x, w, padding=12, dilation=12) == "native"
+
+
+def test_autotune_keeps_native_unless_another_route_beats_it(tuning, monkeypatch):
+    x, w = _t(1, 32, 4096), _t(32, 32, 3)  # 1-d, big, blocked channels: the rule folds
+    for fold, expected in ((0.97, "native"), (0.8, "fold")):
+        monkeypatch.setattr(
+            D,
+            "_time_candidates",
+            lambda fns, reference, budget=1.0, f=fold: {n: (f if n == "fold" else 1.0) for n in fns},
+        )
+        D.reset()
+        assert _route(x, w, padding="same", dilation=64) == expected
+        (tuning[0] / "autotune.json").unlink()
 
 
 def test_autotune_write_failure_leaves_the_old_cache(tuning, monkeypatch):

@@ -435,12 +435,10 @@ class ConvSpec(_Spec):
     @property
     def pads(self) -> tuple[tuple[int, int], ...]:
         """Explicit ``(lo, hi)`` per axis (call :meth:`resolve` first when a mode is used)."""
-        out = []
         for i, p in enumerate(self.padding):
             if isinstance(p, str):
                 raise SpecError(f"padding[{i}]={p!r} is a mode: call resolve(input_size) first")
-            out.append(p)
-        return tuple(out)
+        return self.padding  # type: ignore[return-value]  # (lo, hi) tuples only, checked above
 
     @property
     def is_resolved(self) -> bool:

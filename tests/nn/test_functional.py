@@ -161,3 +161,24 @@ def test_unbatched_and_errors():
         AF.conv(x[:, :5], w, dilation=4)
     with pytest.raises(SpecError, match=r"1 to 3 spatial axes|3 to 5 dimensions"):
         AF.conv(x, torch.randn(3, 2))
+
+
+def test_front_end_cache_never_accepts_what_it_would_reject():
+    """conv() caches resolved specs by their raw arguments: equal-comparing arguments of other
+    types (True, 2.0, NumPy ints) are checked every time, and a too-small input still raises
+    after the same arguments succeeded on a larger one."""
+    x, w = torch.randn(1, 2, 16), torch.randn(2, 2, 3)
+    ref = F.conv1d(x, w, None, 1, 2, 2)
+    for _ in range(2):
+        torch.testing.assert_close(AF.conv(x, w, None, 1, 2, 2), ref)
+    with pytest.raises(SpecError, match="dilation"):
+        AF.conv(x, w, None, 1, 2, True)
+    with pytest.raises(SpecError, match="stride"):
+        AF.conv(x, w, None, 1.0, 2, 2)
+    torch.testing.assert_close(AF.conv(x, w, None, np.int64(1), 2, np.int64(2)), ref)
+    with pytest.raises(SpecError):
+        AF.conv(torch.randn(1, 2, 1), w, None, 1, 0, 2)
+    AF.conv(torch.randn(1, 2, 8), w, None, 1, 0, 2)
+    with pytest.raises(SpecError):
+        AF.conv(torch.randn(1, 2, 1), w, None, 1, 0, 2)
+    assert AF.resolve_conv((3,), (16,), 1, "same", 2) is AF.resolve_conv((3,), (16,), 1, "same", 2)
