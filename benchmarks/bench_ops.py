@@ -648,12 +648,13 @@ NOTES = """
   channels-last with the padding folded into the layout copy (PyTorch's transposing copies cost
   more than the `pad_w` copy they replace), a partial im2col along W (3x the input, 1.4-11x).
 
-Misses, where the summary shows them, are calls whose route is PyTorch's own call (`route` =
-`native`): the same call timed twice in this harness (an A/A test on five such 2-d shapes)
-differed by 0.1-3.6%, and the dispatcher adds 0.5-2 us per call (2-3% of a 0.07-0.1 ms call), so
-their ratios above 1.05 are that noise plus the dispatch cost, not a slower formulation. The 1-d
-dilation-cost miss is a native 0.1 ms call (N1 C32 L1024 k3 d=64) whose own cost varied 1.08-1.24
-between runs; `fold` measured 1.16 there and `pad_w` 1.11, no better, so the rule keeps it native.
+Misses, where the summary shows them, have been calls whose route is PyTorch's own call
+(`route` = `native`) or ratios within the spread between runs. The `A/A` column shows this
+harness's noise on each short call (PyTorch's same call timed twice: up to 2-4% apart), and the
+dispatcher adds about 1-2 us per call (1-2% of a 0.1 ms call). The same grid's worst ratios
+moved between runs on this machine (dense 2-d cost 1.14 / 1.05, depthwise 1.41 / 1.54, 1-d
+1.20-1.24, a 40 ms native-route transposed call 1.01 / 1.14), so one run can meet or miss a
+target at its edge on noise alone.
 """
 
 
