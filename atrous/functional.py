@@ -27,7 +27,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch.nn.functional as F
@@ -91,14 +91,30 @@ def resolve_conv(
 def _resolve_raw(kernel_size, sizes, stride, padding, dilation, check: bool) -> ConvSpec:  # type: ignore[no-untyped-def]
     """:func:`resolve_conv`, cached by its raw arguments; ``check`` also checks that the input
     is large enough (a clear SpecError otherwise)."""
-    key = (check, tuple(kernel_size), tuple(sizes), stride, padding, dilation)
-    cacheable = all(_exact(v) for v in key[1:])
+
+    def compute() -> ConvSpec:
+        spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, ndim=len(kernel_size))  # type: ignore[arg-type]
+        resolved = _resolve(spec, tuple(int(n) for n in sizes))
+        if check:
+            layer_output_size(resolved, tuple(sizes))
+        return resolved
+
+    return _by_raw(
+        ("checked" if check else "conv", tuple(kernel_size), tuple(sizes), stride, padding, dilation), compute
+    )
+
+
+#: resolved specs by the raw arguments of the public functions (their per-call front end: two
+#: ConvSpec constructions and their checks cost ~60 us per call without it)
+_resolved: dict[tuple, ConvSpec] = {}
+
+
+def _by_raw(key: tuple, compute: Callable[[], ConvSpec]) -> ConvSpec:
+    """``compute()``, cached by ``key`` where every argument in it is :func:`_exact`."""
+    cacheable = all(_exact(v) for v in key)
     if cacheable and (hit := _resolved.get(key)) is not None:
         return hit
-    spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, ndim=len(kernel_size))  # type: ignore[arg-type]
-    resolved = _resolve(spec, tuple(int(n) for n in sizes))
-    if check:
-        layer_output_size(resolved, tuple(sizes))
+    resolved = compute()
     if cacheable:
         if len(_resolved) >= 4096:
             _resolved.clear()
@@ -106,16 +122,11 @@ def _resolve_raw(kernel_size, sizes, stride, padding, dilation, check: bool) -> 
     return resolved
 
 
-#: resolve_conv's results by its raw arguments (the public functions' per-call front end: two
-#: ConvSpec constructions and their checks cost ~60 us per call without it)
-_resolved: dict[tuple, ConvSpec] = {}
-
-
 def _exact(value: object) -> bool:
-    """Whether ``value`` is made of plain ints and strings only (so that an equal cache key
-    means equal arguments: ``True``, ``2.0`` or a NumPy integer compare equal to an int but are
-    checked, or rejected, by :class:`ConvSpec` every time)."""
-    if type(value) is int or type(value) is str:
+    """Whether ``value`` is made of plain ints, strings and ``None`` only (so that an equal cache
+    key means equal arguments: ``True``, ``2.0`` or a NumPy integer compare equal to an int but
+    are checked, or rejected, by :class:`ConvSpec` every time)."""
+    if value is None or type(value) is int or type(value) is str:
         return True
     return type(value) is tuple and all(_exact(v) for v in value)
 
@@ -131,6 +142,13 @@ def resolve_conv_transpose(
 ) -> ConvSpec:
     """The resolved transposed :class:`ConvSpec`; ``output_size`` (if given) picks
     ``output_padding`` and must be one of the valid output sizes."""
+    return _by_raw(
+        ("transposed", tuple(kernel_size), tuple(sizes), stride, padding, dilation, output_padding, output_size),
+        lambda: _resolve_conv_transpose(kernel_size, sizes, stride, padding, dilation, output_padding, output_size),
+    )
+
+
+def _resolve_conv_transpose(kernel_size, sizes, stride, padding, dilation, output_padding, output_size) -> ConvSpec:  # type: ignore[no-untyped-def]
     nd = len(kernel_size)
     sizes = tuple(int(n) for n in sizes)
     if output_size is None:

@@ -182,3 +182,18 @@ def test_front_end_cache_never_accepts_what_it_would_reject():
     with pytest.raises(SpecError):
         AF.conv(torch.randn(1, 2, 1), w, None, 1, 0, 2)
     assert AF.resolve_conv((3,), (16,), 1, "same", 2) is AF.resolve_conv((3,), (16,), 1, "same", 2)
+
+
+def test_transposed_front_end_cache_keeps_its_checks():
+    x, w = torch.randn(1, 2, 5), torch.randn(2, 2, 4)
+    for _ in range(2):
+        y = AF.conv_transpose(x, w, None, 2, 1, output_size=(11,))
+        torch.testing.assert_close(y, F.conv_transpose1d(x, w, None, 2, 1, 1))
+    for _ in range(2):
+        with pytest.raises(SpecError, match="output_size"):
+            AF.conv_transpose(x, w, None, 2, 1, output_size=(13,))
+    with pytest.raises(SpecError, match="stride"):
+        AF.conv_transpose(x, w, None, 2.0, 1, output_size=(11,))
+    spec = AF.resolve_conv_transpose((4,), (5,), 2, 1, output_size=(11,))
+    assert spec is AF.resolve_conv_transpose((4,), (5,), 2, 1, output_size=(11,))
+    assert spec.output_padding == (1,)
