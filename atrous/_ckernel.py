@@ -3,8 +3,9 @@
 oneDNN's depthwise kernel (``jit_dw``) refuses a left padding along W of 7 or more and PyTorch
 then runs oneDNN's im2col + GEMM fallback, 5-9x slower than the undilated call. This kernel
 does the depthwise arithmetic directly on the NCHW tensor: each thread copies one input plane
-into a row buffer padded along W, then every output row is a fixed sum over the kernel taps,
-so its cost does not depend on the dilation.
+into a row buffer padded along W (with one zero row after it), then every output row is a fixed
+sum over the kernel taps, so its cost does not depend on the dilation; 3x3 kernels have their own
+branch-free loop (the zero row stands in for rows outside the input).
 
 The source is compiled with the system C compiler (``$CC`` or ``cc``) into the atrous cache
 directory the first time a depthwise fast path needs it; the shared object's name carries a hash
@@ -83,6 +84,27 @@ int NAME(const T* x, const T* w, const T* bias, T* out, int64_t P, int64_t C,   
       if (c1 > c0)                                                                                 \
         for (int64_t r = 0; r < D * H; ++r)                                                        \
           memcpy(buf + r * Wp + c0, xp + r * W + (c0 - lw), sizeof(T) * (size_t)(c1 - c0));        \
+      if (KD == 1 && KH == 3 && KW == 3) {                                                         \
+        /* the common 3x3 case: weights in registers, a zero row for taps outside the input,  */   \
+        /* one branch-free loop per output row (0.85-0.91 of oneDNN's undilated call measured  */  \
+        /* on N8 C32-C256 33x33-65x65, against 1.03-1.22 with the general loop below)          */  \
+        const T q0 = wc[0], q1 = wc[1], q2 = wc[2], q3 = wc[3], q4 = wc[4];                        \
+        const T q5 = wc[5], q6 = wc[6], q7 = wc[7], q8 = wc[8];                                    \
+        const T* zr = buf + Wp * H;                                                                \
+        const int64_t s1 = dw, s2 = 2 * dw;                                                        \
+        for (int64_t i = 0; i < OH; ++i) {                                                         \
+          const int64_t r0 = i - lh, r1 = r0 + dh, r2 = r0 + 2 * dh;                               \
+          const T* restrict p0 = (r0 >= 0 && r0 < H) ? buf + r0 * Wp : zr;                         \
+          const T* restrict p1 = (r1 >= 0 && r1 < H) ? buf + r1 * Wp : zr;                         \
+          const T* restrict p2 = (r2 >= 0 && r2 < H) ? buf + r2 * Wp : zr;                         \
+          T* restrict orow = op + i * OW;                                                          \
+          for (int64_t j = 0; j < OW; ++j)                                                         \
+            orow[j] = b0 + q0 * p0[j] + q1 * p0[j + s1] + q2 * p0[j + s2]                          \
+                    + q3 * p1[j] + q4 * p1[j + s1] + q5 * p1[j + s2]                               \
+                    + q6 * p2[j] + q7 * p2[j + s1] + q8 * p2[j + s2];                              \
+        }                                                                                          \
+        continue;                                                                                  \
+      }                                                                                            \
       for (int64_t od = 0; od < OD; ++od)                                                          \
         for (int64_t i = 0; i < OH; ++i) {                                                         \
           int64_t nr = 0;                                                                          \
@@ -146,7 +168,7 @@ int NAME(const T* x, const T* gy, T* gw, int64_t N, int64_t C,                  
   int err = 0;                                                                                     \
   _Pragma("omp parallel num_threads(nthreads)")                                                    \
   {                                                                                                \
-    T* buf = (T*)malloc(sizeof(T) * (size_t)(Wp * D * H + 1));                                     \
+    T* buf = (T*)malloc(sizeof(T) * (size_t)(Wp * D * H + Wp));                                    \
     double* acc = (double*)malloc(sizeof(double) * (size_t)(KT + 1));                              \
     int ok = buf && acc;                                                                           \
     if (!ok) {                                                                                     \
@@ -156,6 +178,8 @@ int NAME(const T* x, const T* gy, T* gw, int64_t N, int64_t C,                  
     int64_t c0 = lw > 0 ? lw : 0;                                                                  \
     int64_t c1 = W + lw < Wp ? W + lw : Wp;                                                        \
     if (c1 < c0) c1 = c0;                                                                          \
+    if (ok)                                                                                        \
+      for (int64_t c = 0; c < Wp; ++c) buf[Wp * D * H + c] = (T)0;                                 \
     if (ok)                                                                                        \
       for (int64_t r = 0; r < D * H; ++r) {                                                        \
         T* br = buf + r * Wp;                                                                      \
@@ -174,6 +198,41 @@ int NAME(const T* x, const T* gy, T* gw, int64_t N, int64_t C,                  
         if (c1 > c0)                                                                               \
           for (int64_t r = 0; r < D * H; ++r)                                                      \
             memcpy(buf + r * Wp + c0, xp + r * W + (c0 - lw), sizeof(T) * (size_t)(c1 - c0));      \
+        if (KD == 1 && KH == 3 && KW == 3) {                                                       \
+          /* 3x3: 16 partial sums per tap kept across the plane (one reduction per plane, not */   \
+          /* one per row and tap), a zero row for taps outside the input                       */  \
+          T sm[9][16];                                                                             \
+          for (int t = 0; t < 9; ++t)                                                              \
+            for (int l = 0; l < 16; ++l) sm[t][l] = (T)0;                                          \
+          const T* zr = buf + Wp * H;                                                              \
+          const int64_t s1 = dw, s2 = 2 * dw;                                                      \
+          for (int64_t i = 0; i < OH; ++i) {                                                       \
+            const int64_t r0 = i - lh, r1 = r0 + dh, r2 = r0 + 2 * dh;                             \
+            const T* restrict p0 = (r0 >= 0 && r0 < H) ? buf + r0 * Wp : zr;                       \
+            const T* restrict p1 = (r1 >= 0 && r1 < H) ? buf + r1 * Wp : zr;                       \
+            const T* restrict p2 = (r2 >= 0 && r2 < H) ? buf + r2 * Wp : zr;                       \
+            const T* restrict g = gp + i * OW;                                                     \
+            int64_t j = 0;                                                                         \
+            for (; j + 16 <= OW; j += 16)                                                          \
+              for (int l = 0; l < 16; ++l) {                                                       \
+                const T gv = g[j + l];                                                             \
+                sm[0][l] += gv * p0[j + l]; sm[1][l] += gv * p0[j + l + s1];                       \
+                sm[2][l] += gv * p0[j + l + s2]; sm[3][l] += gv * p1[j + l];                       \
+                sm[4][l] += gv * p1[j + l + s1]; sm[5][l] += gv * p1[j + l + s2];                  \
+                sm[6][l] += gv * p2[j + l]; sm[7][l] += gv * p2[j + l + s1];                       \
+                sm[8][l] += gv * p2[j + l + s2];                                                   \
+              }                                                                                    \
+            for (int l = 0; j < OW; ++j, ++l) {                                                    \
+              const T gv = g[j];                                                                   \
+              sm[0][l] += gv * p0[j]; sm[1][l] += gv * p0[j + s1]; sm[2][l] += gv * p0[j + s2];    \
+              sm[3][l] += gv * p1[j]; sm[4][l] += gv * p1[j + s1]; sm[5][l] += gv * p1[j + s2];    \
+              sm[6][l] += gv * p2[j]; sm[7][l] += gv * p2[j + s1]; sm[8][l] += gv * p2[j + s2];    \
+            }                                                                                      \
+          }                                                                                        \
+          for (int t = 0; t < 9; ++t)                                                              \
+            for (int l = 0; l < 16; ++l) acc[t] += (double)sm[t][l];                               \
+          continue;                                                                                \
+        }                                                                                          \
         for (int64_t od = 0; od < OD; ++od)                                                        \
           for (int64_t i = 0; i < OH; ++i) {                                                       \
             const T* restrict grow = gp + (od * OH + i) * OW;                                      \

@@ -36,7 +36,8 @@ computes the same function (float32 rounding aside) and is differentiable:
     that op goes back to the slow kernels.
 ``dw_direct``
     Depthwise convolution by a small C kernel (:mod:`atrous._ckernel`) whose cost does not
-    depend on the dilation; forward, input gradient and weight gradient.
+    depend on the dilation; forward, input gradient and weight gradient. For 3x3 kernels it is
+    faster than oneDNN's depthwise call at every measured shape, dilated or not.
 ``fft``
     1-d, dense, very long kernels: overlap-save FFT correlation.
 
@@ -112,9 +113,11 @@ Pads = tuple[tuple[int, int], ...]
 #: oneDNN's depthwise jit kernel refuses a W padding of 7 or more (and a padding wider than the
 #: dilated kernel) and PyTorch falls back to im2col + GEMM: 5-9x slower.
 DW_CLIFF_PAD = 7
-#: below the cliff the C kernel still wins where oneDNN's depthwise kernel is weak: few planes
-#: (N*C <= 64: 0.26-0.44 of the native time) and big tensors (>= 2^22 elements: 0.21-0.57);
-#: between the two oneDNN is faster (up to 1.6x), so the native call stays
+#: below the cliff the C kernel's 3x3 loop beat oneDNN at every shape measured (2-d: N 1/8, C
+#: 32-256, 33x33-128x128, d 1-4: 0.26-0.87 of the native time forward, 0.14-0.93 forward +
+#: backward; tiny inputs 0.02-0.6, where PyTorch's call costs >= 50 us). Other kernel sizes
+#: (the general loop) win only with few planes (N*C <= 64: 0.26-0.44) or big tensors
+#: (>= 2^22 elements: 0.21-0.57); between the two oneDNN was faster (up to 1.6x)
 DW_FEW_PLANES = 64
 DW_BIG_ELEMENTS = 1 << 22
 #: dense convolutions slow down 1.3-2.4x once the W padding exceeds the kernel's register block
@@ -709,7 +712,11 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
         if pad_w >= DW_CLIFF_PAD or pad_w > span_w:
             return ("dw_direct" if _ckernel.load() is not None else "pad_w"), ()
         planes = x.shape[0] * x.shape[1]
-        if nd == 2 and (planes <= DW_FEW_PLANES or x.numel() >= DW_BIG_ELEMENTS) and _ckernel.load() is not None:
+        if (
+            nd == 2
+            and (weight.shape[-2:] == (3, 3) or planes <= DW_FEW_PLANES or x.numel() >= DW_BIG_ELEMENTS)
+            and _ckernel.load() is not None
+        ):
             return "dw_direct", ()
         return "native", ()
     big = x.numel() >= ONE_D_MIN_ELEMENTS

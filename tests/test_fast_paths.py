@@ -194,12 +194,15 @@ def _route(x, w, **kw):
 
 
 def test_rules_pick_the_expected_routes():
-    # depthwise past oneDNN's padding cliff -> C kernel; below it: C kernel for few planes or big
-    # tensors, native between
+    # depthwise past oneDNN's padding cliff -> C kernel; below it: C kernel for 3x3 kernels, and
+    # for other sizes with few planes or big tensors, native between
     assert _route(_t(2, 8, 33, 33), _t(8, 1, 3, 3), padding=8, dilation=8, groups=8) == "dw_direct"
     assert _route(_t(2, 8, 33, 33), _t(8, 1, 3, 3), padding=2, dilation=2, groups=8) == "dw_direct"
-    assert _route(_t(8, 256, 9, 9), _t(256, 1, 3, 3), padding=2, dilation=2, groups=256) == "native"
-    assert _route(_t(2, 128, 128, 128), _t(128, 1, 3, 3), padding=1, groups=128) == "dw_direct"
+    assert _route(_t(8, 256, 9, 9), _t(256, 1, 3, 3), padding=2, dilation=2, groups=256) == "dw_direct"
+    assert _route(_t(8, 256, 9, 9), _t(256, 1, 5, 5), padding=4, dilation=2, groups=256) == "native"
+    assert _route(_t(8, 256, 9, 9), _t(256, 1, 3, 5), padding=2, dilation=1, groups=256) == "native"
+    assert _route(_t(2, 8, 33, 33), _t(8, 1, 5, 5), padding=2, groups=8) == "dw_direct"  # few planes
+    assert _route(_t(2, 128, 128, 128), _t(128, 1, 5, 5), padding=2, groups=128) == "dw_direct"  # big
     assert _route(_t(2, 8, 64), _t(8, 1, 3), padding=2, dilation=2, groups=8) == "native"  # 1-d: not measured
     # 1-d with a dilation that folds (f >= 16) -> fold; small dilation -> native
     assert _route(_t(2, 128, 1024), _t(4, 128, 3), padding="same", dilation=64) == "fold"
