@@ -104,6 +104,7 @@ ROUTES_T = ("native", "subpixel")
 RULES_VERSION = 3  # bump when the rules change: autotune entries of older rules are stale
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -172,6 +173,10 @@ _autotune = True
 _decisions: dict[tuple, str] = {}
 #: the native route's call per shape decided native: (function, stride, padding, dilation, F.pad list)
 _native_plans: dict[tuple, tuple] = {}
+#: the same for transposed calls decided native with symmetric padding, keyed by the spec
+#: object's identity (checked: the value keeps the spec): (spec, function, stride, padding,
+#: output_padding, dilation)
+_native_plans_t: dict[tuple, tuple] = {}
 _forced: str | None = None
 _forced_strict = True
 last_route: str = "native"  # the route of the most recent dispatched call (for tests)
@@ -185,6 +190,7 @@ def reset() -> None:
     _autotune = _env_flag("ATROUS_AUTOTUNE")
     _decisions.clear()
     _native_plans.clear()
+    _native_plans_t.clear()
     _cache_state.clear()
 
 
@@ -1012,6 +1018,13 @@ def conv_transpose(
     """A transposed convolution (resolved ``spec``) by the chosen route; ``native()`` runs
     PyTorch's own call and ``out_sizes()`` gives the output's spatial sizes."""
     global last_route
+    plan_key = (id(spec), groups, x.shape, weight.shape, x.dtype, x.device)
+    plan = _native_plans_t.get(plan_key)
+    if plan is not None and plan[0] is spec and _forced is None and _enabled and not torch.compiler.is_compiling():
+        # the hot path: a shape decided native with symmetric padding is PyTorch's call
+        last_route = "native"
+        _, fn, s, p, op, d = plan
+        return fn(x, weight, bias, s, p, op, groups, d)
     route = "native"
     if _forced is not None and _forced in ROUTES_T:
         why = _why_not_t(_forced, x, weight, spec.stride, spec.dilation)
@@ -1049,6 +1062,20 @@ def conv_transpose(
             if len(_decisions) > 4096:
                 _decisions.clear()
             _decisions[key] = route
+    if (
+        route == "native"
+        and _forced is None
+        and _enabled
+        and _plain(x, weight)
+        and all(lo == hi for lo, hi in spec.pads)
+    ):
+        if len(_native_plans_t) >= 4096:
+            _native_plans_t.clear()
+        padding = tuple(lo for lo, _ in spec.pads)
+        _native_plans_t[plan_key] = (
+            spec, _CONV_T[x.dim() - 2], _arg(spec.stride), _arg(padding), _arg(spec.output_padding),
+            _arg(spec.dilation),
+        )  # fmt: skip
     last_route = route
     if route == "subpixel":
         return _run_subpixel(

@@ -573,6 +573,33 @@ def test_without_the_kernel_depthwise_falls_back_to_padding(monkeypatch):
     assert _ckernel.load() is None  # opted out: silent
 
 
+def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():
+    x, w, b = _t(2, 16, 12, 12), _t(16, 8, 4, 4), _t(8)
+    spec = AF.resolve_conv_transpose((4, 4), (12, 12), 2, 1, 1, 0, None)
+    ref = F.conv_transpose2d(x, w, b, 2, 1)
+    for _ in range(3):  # the first call decides and keeps a plan, the next ones use it
+        _close(AF.apply_conv_transpose(x, w, b, spec, 1), ref)
+        assert D.last_route == "native"
+    assert any(plan[0] is spec for plan in D._native_plans_t.values())
+    with D.force("subpixel"):
+        _close(AF.apply_conv_transpose(x, w, b, spec, 1), ref)
+    assert D.last_route == "subpixel"
+    # another input size with the same spec object, and output_padding through the plan
+    x2 = _t(1, 16, 7, 9)
+    _close(AF.apply_conv_transpose(x2, w, b, spec, 1), F.conv_transpose2d(x2, w, b, 2, 1))
+    spec_op = AF.resolve_conv_transpose((4, 4), (7, 9), 2, 1, 1, (1, 0), None)
+    for _ in range(2):
+        _close(AF.apply_conv_transpose(x2, w, b, spec_op, 1), F.conv_transpose2d(x2, w, b, 2, 1, (1, 0)))
+    # asymmetric padding keeps no plan and stays exact
+    spec_asym = AF.resolve_conv_transpose((4, 4), (12, 12), 2, ((1, 2), (2, 1)), 1, 0, None)
+    full = F.conv_transpose2d(x, w, b, 2, 0)
+    for _ in range(2):
+        _close(AF.apply_conv_transpose(x, w, b, spec_asym, 1), full[:, :, 1:-2, 2:-1])
+    assert not any(plan[0] is spec_asym for plan in D._native_plans_t.values())
+    D.reset()
+    assert not D._native_plans_t
+
+
 # --------------------------------------------------------------------------- CUDA
 
 
