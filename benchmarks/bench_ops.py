@@ -598,8 +598,14 @@ NOTES = """
   fallback, 4-12x slower than dilation 1 (the `native cost` column). Padding W ourselves only brings
   that to 1.4-2.9x (a copy of a 1.5-2.5x wider tensor plus its reorder, on a memory-bound op), so past
   the cliff the dispatcher runs a small C kernel (`dw_direct`: compiled on first use into the cache
-  directory; forward, input and weight gradients) whose cost does not depend on the dilation. Without
-  a C compiler it falls back to `pad_w`.
+  directory; forward, input and weight gradients) whose cost does not depend on the dilation. Its
+  3x3 loop (weights in registers, a zero row standing in for rows outside the input, one
+  branch-free pass per output row) also beat oneDNN's undilated call at every shape of the
+  depthwise grid (forward 0.26-0.87 of it at d = 1-4; forward + backward 0.14-0.93 at 8 shapes;
+  tiny inputs, where PyTorch's depthwise call costs >= 50 us, 0.02-0.6), so 3x3 depthwise takes it
+  at every dilation; other kernel sizes take it below the cliff only with few planes (N*C <= 64)
+  or big tensors (>= 2^22 elements). Without a C compiler it falls back to `pad_w` (past the
+  cliff) or native.
 - **1-d** (stride 1): when the largest common factor `f` of the length, the dilation and both
   paddings is >= 16 (the grid's 'same' and causal cases with d >= 16), the signal is viewed as
   `(N, C, L/f, f)` and convolved in 2-d (`fold`): no copy, no W padding, the dilation divided by `f`.
@@ -650,11 +656,18 @@ NOTES = """
 
 Misses, where the summary shows them, have been calls whose route is PyTorch's own call
 (`route` = `native`) or ratios within the spread between runs. The `A/A` column shows this
-harness's noise on each short call (PyTorch's same call timed twice: up to 2-4% apart), and the
-dispatcher adds about 1-2 us per call (1-2% of a 0.1 ms call). The same grid's worst ratios
-moved between runs on this machine (dense 2-d cost 1.14 / 1.05, depthwise 1.41 / 1.54, 1-d
-1.20-1.24, a 40 ms native-route transposed call 1.01 / 1.14), so one run can meet or miss a
-target at its edge on noise alone.
+harness's noise on each short call (PyTorch's same call timed twice: up to 2-4% apart). The
+dispatcher's Python costs about 1.7 us per call in a tight loop on a tiny input, but between
+0.15-0.2 ms convolutions (whose work evicts the interpreter's caches) the same path measured 3-5 us
+over PyTorch's call, 2-3% of it (the shape key alone, built from the tensors' shapes, dtype and
+device, about 1.5 us; keying by the spec object instead saved nothing measurable): that, with the
+noise, is the 1.06-1.09 of native-route calls of 0.1-0.3 ms. The same grid's worst ratios moved
+between runs on this machine (dense 2-d cost 1.14 / 1.05, 1-d 1.20-1.24, a 40 ms native-route
+transposed call 1.01 / 1.14), so one run can meet or miss a target at its edge on noise alone. The
+small 1-d calls at the 1-d target's edge (N1 C32 L1024 k3, 0.1 ms) spend most of their time
+outside oneDNN's primitives (about 41 us of primitives in a 100-150 us call, `ONEDNN_VERBOSE`), and
+every formulation tried there (fold by 8-512, `pad_w`, the oneDNN op called directly) measured
+1.01-1.41 of the undilated call, within 0.1 of native(d) and of each other.
 """
 
 
