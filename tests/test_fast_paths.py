@@ -481,6 +481,28 @@ def test_autotune_keeps_native_unless_another_route_beats_it(tuning, monkeypatch
         (tuning[0] / "autotune.json").unlink()
 
 
+def test_autotune_times_a_close_call_twice(tuning, monkeypatch):
+    x, w = _t(1, 32, 4096), _t(32, 32, 3)  # 1-d, big, blocked channels: the rule folds
+    for first, second, expected, calls in (
+        (0.95, 0.85, "fold", 2),  # close to the margin: measured again, the mean (0.90) decides
+        (0.95, 0.97, "native", 2),
+        (0.80, None, "fold", 1),  # clear: one measurement
+        (1.10, None, "native", 1),
+    ):
+        seen = []
+
+        def fake(fns, reference, budget=1.0, first=first, second=second, seen=seen):
+            seen.append(reference)
+            f = first if len(seen) == 1 else second
+            return {n: (f if n == "fold" else 1.0) for n in fns}
+
+        monkeypatch.setattr(D, "_time_candidates", fake)
+        D.reset()
+        assert _route(x, w, padding="same", dilation=64) == expected
+        assert len(seen) == calls
+        (tuning[0] / "autotune.json").unlink()
+
+
 def test_autotune_write_failure_leaves_the_old_cache(tuning, monkeypatch):
     path, _ = tuning
     x, w = _tune_case()
