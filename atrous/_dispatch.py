@@ -101,7 +101,7 @@ __all__ = [
 ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "fold_pad", "onednn", "dw_direct", "fft")
 ROUTES_T = ("native", "subpixel")
 
-RULES_VERSION = 3  # bump when the rules change: autotune entries of older rules are stale
+RULES_VERSION = 4  # bump when the rules change: autotune entries of older rules are stale
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
