@@ -175,7 +175,7 @@ def _env_flag(name: str, default: str = "1") -> bool:
 _enabled = True
 _autotune = True
 _decisions: dict[tuple, str] = {}
-#: the native route's call per shape decided native: (function, stride, padding, dilation, F.pad list)
+#: the call per shape decided native or a pure-view fold (:func:`_call_plan`)
 _native_plans: dict[tuple, tuple] = {}
 #: the same for transposed calls decided native with symmetric padding, keyed by the spec
 #: object's identity (checked: the value keeps the spec): (spec, function, stride, padding,
@@ -926,23 +926,51 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dil
     global last_route
     key = None
     if _forced is None and _enabled and not torch.compiler.is_compiling():
-        # the hot path: a shape already decided native costs one dict lookup and PyTorch's call
+        # the hot path: a shape already decided native (or a pure-view fold) costs one dict
+        # lookup and PyTorch's call
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
         plan = _native_plans.get(key)
         if plan is not None:
-            last_route = "native"
-            fn, s, p, d, flat = plan
-            if flat is not None:
-                x = torch.constant_pad_nd(x, flat)
-            return fn(x, weight, bias, s, p, d, groups)
+            fn, s, p, d, flat, view = plan
+            if view is None:
+                last_route = "native"
+                if flat is not None:
+                    x = torch.constant_pad_nd(x, flat)
+                return fn(x, weight, bias, s, p, d, groups)
+            if _plain(x, weight):  # (else: the route is native, below)
+                last_route = "fold"
+                return fn(x.view(view[0]), weight.unsqueeze(-1), bias, s, p, d, groups).reshape(view[1])
     route = route_for(x, weight, bias, stride, pads, dilation, groups)
     last_route = route
-    if key is not None and route == "native" and _decisions.get(key) == "native":
-        if len(_native_plans) >= 4096:
-            _native_plans.clear()
-        padding, flat = _native_padding(pads)
-        _native_plans[key] = (_CONV[len(pads)], _arg(stride), _arg(padding), _arg(dilation), flat)
+    if key is not None and route in ("native", "fold") and _decisions.get(key) == route:
+        plan = _call_plan(route, x, weight, stride, pads, dilation)
+        if plan is not None:
+            if len(_native_plans) >= 4096:
+                _native_plans.clear()
+            _native_plans[key] = plan
     return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
+
+
+def _call_plan(route: str, x: Tensor, weight: Tensor, stride, pads: Pads, dilation) -> tuple | None:
+    """The hot path's plan for a decided shape: ``(function, stride, padding, dilation, F.pad
+    list, view)``. ``native``: PyTorch's call (``view`` None). ``fold`` where it is a pure view
+    (no padding copy, no crop, symmetric outer paddings): the call on ``x.view(view[0])`` with
+    the kernel unsqueezed, the output viewed as ``view[1]`` -- what :func:`_fold` computes,
+    without its ~10 us of Python per call (measured on 0.1 ms 1-d calls). Else None."""
+    nd = len(pads)
+    if route == "native":
+        padding, flat = _native_padding(pads)
+        return (_CONV[nd], _arg(stride), _arg(padding), _arg(dilation), flat, None)
+    lo, hi = pads[-1]
+    d = dilation[-1]
+    f = _fold_factor(x.shape[-1], d, lo, hi)
+    a, b, units, crop = _fold_plan(x.shape[-1], d, lo, hi, f)
+    if a or b or crop or any(lo_ != hi_ for lo_, hi_ in pads[:-1]) or nd + 1 not in _CONV:
+        return None
+    padding = (*(lo_ for lo_, _ in pads[:-1]), units, 0)
+    out = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
+    view = ((*x.shape[:-1], x.shape[-1] // f, f), (x.shape[0], weight.shape[0], *out))
+    return (_CONV[nd + 1], (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), None, view)
 
 
 def _arg(values: Sequence[int]) -> int | tuple[int, ...]:

@@ -595,6 +595,35 @@ def test_without_the_kernel_depthwise_falls_back_to_padding(monkeypatch):
     assert _ckernel.load() is None  # opted out: silent
 
 
+def test_fold_call_plans_are_exact_in_value_and_gradient():
+    x, w, b = _t(2, 32, 4096), _t(8, 32, 3), _t(8)  # big 1-d, channels in blocks: the rule folds
+    spec = AF.resolve_conv((3,), (4096,), 1, "same", 64)
+    ref = F.conv1d(x, w, b, 1, "same", 64)
+    for _ in range(3):  # decide, keep the plan, use it
+        _close(AF.apply_conv(x, w, b, spec, 1, "zeros"), ref)
+        assert D.last_route == "fold"
+    plans = [p for p in D._native_plans.values() if p[-1] is not None]
+    assert len(plans) == 1 and plans[0][-1] == ((2, 32, 64, 64), (2, 8, 4096))
+    # through the plan with autograd: the same gradients as PyTorch's call
+    xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
+    AF.apply_conv(xg, wg, bg, spec, 1, "zeros").square().sum().backward()
+    assert D.last_route == "fold"
+    xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
+    F.conv1d(xr, wr, br, 1, "same", 64).square().sum().backward()
+    for a, r in ((xg, xr), (wg, wr), (bg, br)):
+        _close(a.grad, r.grad)
+    # a non-contiguous input of the same shape leaves the plan for the native route
+    xt = x.transpose(0, 1).contiguous().transpose(0, 1)
+    assert not xt.is_contiguous()
+    _close(AF.apply_conv(xt, w, b, spec, 1, "zeros"), ref)
+    assert D.last_route == "native"
+    # asymmetric padding (a padded fold) keeps no plan
+    spec_c = AF.resolve_conv((3,), (4096,), 1, "causal", 64)
+    for _ in range(2):
+        _close(AF.apply_conv(x, w, b, spec_c, 1, "zeros"), F.conv1d(F.pad(x, (128, 0)), w, b, 1, 0, 64))
+    assert len([p for p in D._native_plans.values() if p[-1] is not None]) == 1
+
+
 def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():
     x, w, b = _t(2, 16, 12, 12), _t(16, 8, 4, 4), _t(8)
     spec = AF.resolve_conv_transpose((4, 4), (12, 12), 2, 1, 1, 0, None)
