@@ -141,7 +141,8 @@ FOLD2_MAX_PAD = 0.125
 FOLD2_MIN_BATCH = 2
 #: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the fold
 #: beat native(d) there in separate timings (0.48-1.01 with channels in whole blocks, k >= 3)
-#: but not in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), so it is not proven.
+#: but not in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), and with its call plan it
+#: measured 0.95-0.97 of native(d) at C32 k3, 1.08-1.13 at k2 and 1.21 at d=16: not proven.
 ONE_D_MIN_ELEMENTS = 1 << 16
 #: oneDNN's channel block on this CPU (AVX-512: 16): the 1-d cliff the fold avoids belongs to its
 #: blocked kernel; with input channels not in whole blocks (C8/C24/C40) native(d) was as fast as
