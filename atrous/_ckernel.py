@@ -44,6 +44,14 @@ SOURCE = r"""
 #include <stdlib.h>
 #include <string.h>
 
+/* the input rows p0, p1, p2 of output row i of a 3x3 kernel in the padded buffer (row stride */
+/* Wp), the zero row zr for a row outside the input */
+#define ROWS3(T, i)                                                                                \
+  const int64_t r0 = (i) - lh, r1 = r0 + dh, r2 = r0 + 2 * dh;                                     \
+  const T* restrict p0 = (r0 >= 0 && r0 < H) ? buf + r0 * Wp : zr;                                 \
+  const T* restrict p1 = (r1 >= 0 && r1 < H) ? buf + r1 * Wp : zr;                                 \
+  const T* restrict p2 = (r2 >= 0 && r2 < H) ? buf + r2 * Wp : zr;
+
 #define FWD(T, NAME)                                                                               \
 int NAME(const T* x, const T* w, const T* bias, T* out, int64_t P, int64_t C,                      \
          int64_t D, int64_t H, int64_t W, int64_t OD, int64_t OH, int64_t OW,                      \
@@ -93,10 +101,7 @@ int NAME(const T* x, const T* w, const T* bias, T* out, int64_t P, int64_t C,   
         const T* zr = buf + Wp * H;                                                                \
         const int64_t s1 = dw, s2 = 2 * dw;                                                        \
         for (int64_t i = 0; i < OH; ++i) {                                                         \
-          const int64_t r0 = i - lh, r1 = r0 + dh, r2 = r0 + 2 * dh;                               \
-          const T* restrict p0 = (r0 >= 0 && r0 < H) ? buf + r0 * Wp : zr;                         \
-          const T* restrict p1 = (r1 >= 0 && r1 < H) ? buf + r1 * Wp : zr;                         \
-          const T* restrict p2 = (r2 >= 0 && r2 < H) ? buf + r2 * Wp : zr;                         \
+          ROWS3(T, i)                                                                              \
           T* restrict orow = op + i * OW;                                                          \
           for (int64_t j = 0; j < OW; ++j)                                                         \
             orow[j] = b0 + q0 * p0[j] + q1 * p0[j + s1] + q2 * p0[j + s2]                          \
@@ -207,10 +212,7 @@ int NAME(const T* x, const T* gy, T* gw, int64_t N, int64_t C,                  
           const T* zr = buf + Wp * H;                                                              \
           const int64_t s1 = dw, s2 = 2 * dw;                                                      \
           for (int64_t i = 0; i < OH; ++i) {                                                       \
-            const int64_t r0 = i - lh, r1 = r0 + dh, r2 = r0 + 2 * dh;                             \
-            const T* restrict p0 = (r0 >= 0 && r0 < H) ? buf + r0 * Wp : zr;                       \
-            const T* restrict p1 = (r1 >= 0 && r1 < H) ? buf + r1 * Wp : zr;                       \
-            const T* restrict p2 = (r2 >= 0 && r2 < H) ? buf + r2 * Wp : zr;                       \
+            ROWS3(T, i)                                                                            \
             const T* restrict g = gp + i * OW;                                                     \
             int64_t j = 0;                                                                         \
             for (; j + 16 <= OW; j += 16)                                                          \
