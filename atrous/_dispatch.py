@@ -316,20 +316,26 @@ def _run_channels_last(x, weight, bias, stride, pads, dilation, groups):
     return _run_native(x.contiguous(memory_format=fmt), weight, bias, stride, pads, dilation, groups).contiguous()
 
 
-def _fold(x, weight, bias, stride, pads, dilation, groups, f: int):
-    nd = len(pads)
+def _fold_call(sizes: Sequence[int], stride, pads: Pads, dilation, f: int):  # type: ignore[no-untyped-def]
+    """How ``fold`` by ``f`` runs: ``(pre, stride, padding, dilation, crop)``: the padding copy
+    per axis (``(lo, hi)``; all zero: a pure view), the arguments of the convolution with one
+    more axis, and the output columns to crop."""
     lo, hi = pads[-1]
     d = dilation[-1]
-    a, b, units, crop = _fold_plan(x.shape[-1], d, lo, hi, f)
+    a, b, units, crop = _fold_plan(sizes[-1], d, lo, hi, f)
     outer = list(pads[:-1])
     pre = [(lo_, hi_) if lo_ != hi_ else (0, 0) for lo_, hi_ in outer] + [(a, b)]
+    padding = (*(lo_ if lo_ == hi_ else 0 for lo_, hi_ in outer), units, 0)
+    return pre, (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), crop
+
+
+def _fold(x, weight, bias, stride, pads, dilation, groups, f: int):
+    nd = len(pads)
+    pre, s, padding, d, crop = _fold_call(x.shape[2:], stride, pads, dilation, f)
     if any(p for pair in pre for p in pair):
         x = F.pad(x, _flat_pad(pre))
-    padding = (*(lo_ if lo_ == hi_ else 0 for lo_, hi_ in outer), units, 0)
     xv = x.reshape(*x.shape[:-1], x.shape[-1] // f, f)
-    y = _CONV[nd + 1](
-        xv, weight.unsqueeze(-1), bias, (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), groups
-    )
+    y = _CONV[nd + 1](xv, weight.unsqueeze(-1), bias, s, padding, d, groups)
     y = y.reshape(*y.shape[:-2], -1)
     return y[..., : y.shape[-1] - crop].contiguous() if crop else y
 
@@ -963,15 +969,13 @@ def _call_plan(route: str, x: Tensor, weight: Tensor, stride, pads: Pads, dilati
         padding, flat = _native_padding(pads)
         return (_CONV[nd], _arg(stride), _arg(padding), _arg(dilation), flat, None)
     lo, hi = pads[-1]
-    d = dilation[-1]
-    f = _fold_factor(x.shape[-1], d, lo, hi)
-    a, b, units, crop = _fold_plan(x.shape[-1], d, lo, hi, f)
-    if a or b or crop or any(lo_ != hi_ for lo_, hi_ in pads[:-1]) or nd + 1 not in _CONV:
+    f = _fold_factor(x.shape[-1], dilation[-1], lo, hi)
+    pre, s, padding, d, crop = _fold_call(x.shape[2:], stride, pads, dilation, f)
+    if crop or any(p for pair in pre for p in pair) or nd + 1 not in _CONV:
         return None
-    padding = (*(lo_ for lo_, _ in pads[:-1]), units, 0)
     out = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
     view = ((*x.shape[:-1], x.shape[-1] // f, f), (x.shape[0], weight.shape[0], *out))
-    return (_CONV[nd + 1], (*stride[:-1], 1, 1), padding, (*dilation[:-1], d // f, 1), None, view)
+    return (_CONV[nd + 1], s, padding, d, None, view)
 
 
 def _arg(values: Sequence[int]) -> int | tuple[int, ...]:
