@@ -38,6 +38,11 @@ computes the same function (float32 rounding aside) and is differentiable:
     Depthwise convolution by a small C kernel (:mod:`atrous._ckernel`) whose cost does not
     depend on the dilation; forward, input gradient and weight gradient. For 3x3 kernels it is
     faster than oneDNN's depthwise call at every measured shape, dilated or not.
+``taps``
+    1-d, groups 1: one matrix product per tap (``y[:, span] += W_t @ x[:, span's inputs]``), over
+    the outputs where the tap reads the input (:func:`atrous.geometry.tap_spans`): the padding
+    is neither copied nor multiplied. For small calls (0.03-0.3 ms) with a large padding, where
+    PyTorch's call costs more than the arithmetic.
 ``fft``
     1-d, dense, very long kernels: overlap-save FFT correlation.
 
@@ -87,6 +92,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from atrous import _ckernel
+from atrous.geometry.field import TapSpan, tap_spans
+from atrous.geometry.spec import Axis
 
 __all__ = [
     "ROUTES",
@@ -98,10 +105,10 @@ __all__ = [
     "route_for",
 ]
 
-ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "fold_pad", "onednn", "dw_direct", "fft")
+ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "fold_pad", "onednn", "dw_direct", "taps", "fft")
 ROUTES_T = ("native", "subpixel")
 
-RULES_VERSION = 4  # bump when the rules change: autotune entries of older rules are stale
+RULES_VERSION = 5  # bump when the rules change: autotune entries of older rules are stale
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -139,11 +146,22 @@ FOLD2_MAX_FACTOR = 32
 #: ... padding W by at most this fraction of its width (measured: 3-9%)
 FOLD2_MAX_PAD = 0.125
 FOLD2_MIN_BATCH = 2
-#: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) keep the native call: the fold
-#: beat native(d) there in separate timings (0.48-1.01 with channels in whole blocks, k >= 3)
-#: but not in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), and with its call plan it
-#: measured 0.95-0.97 of native(d) at C32 k3, 1.08-1.13 at k2 and 1.21 at d=16: not proven.
+#: 1-d inputs below this many elements (N*C*L; 0.1 ms calls) are not folded: the fold beat
+#: native(d) there in separate timings (0.48-1.01 with channels in whole blocks, k >= 3) but not
+#: in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), and with its call plan it measured
+#: 0.95-0.97 of native(d) at C32 k3, 1.08-1.13 at k2 and 1.21 at d=16: not proven (``taps`` below).
 ONE_D_MIN_ELEMENTS = 1 << 16
+#: taps, 1-d below ``ONE_D_MIN_ELEMENTS`` (0.03-0.3 ms calls): with a padding of at least
+#: ``TAPS_MIN_PAD``, batch 1, at most ``TAPS_MAX_TAPS`` taps, ``TAPS_MIN_IN`` or more input and at
+#: most ``TAPS_MAX_OUT`` output channels, one matrix product per tap beat the native call at
+#: every measured shape ("same" and causal padding, C 8-64, L 256-4096, d 32-512): forward
+#: 0.49-0.95 of native(d), forward + backward 0.41-0.94. Outside: batch 2 (1.05, backward
+#: 1.26), 5-9 taps (1.08-1.21), 64 output channels (1.04-1.28), one input channel (backward
+#: 1.27), padding 16 (0.90-1.02).
+TAPS_MIN_PAD = 32
+TAPS_MAX_TAPS = 3
+TAPS_MIN_IN = 8
+TAPS_MAX_OUT = 32
 #: oneDNN's channel block on this CPU (AVX-512: 16): the 1-d cliff the fold avoids belongs to its
 #: blocked kernel; with input channels not in whole blocks (C8/C24/C40) native(d) was as fast as
 #: dilation 1 and the fold up to 1.33x slower (N1 C40 L4096 d=64), so those stay native.
@@ -176,8 +194,8 @@ def _env_flag(name: str, default: str = "1") -> bool:
 _enabled = True
 _autotune = True
 _decisions: dict[tuple, str] = {}
-#: the call per shape decided native or a pure-view fold (:func:`_call_plan`)
-_native_plans: dict[tuple, tuple] = {}
+#: the call per shape decided native, a pure-view fold or taps (:func:`_call_plan`)
+_plans: dict[tuple, tuple] = {}
 #: the same for transposed calls decided native with symmetric padding, keyed by the spec
 #: object's identity (checked: the value keeps the spec): (spec, function, stride, padding,
 #: output_padding, dilation)
@@ -194,7 +212,7 @@ def reset() -> None:
     _enabled = _env_flag("ATROUS_FAST_PATHS")
     _autotune = _env_flag("ATROUS_AUTOTUNE")
     _decisions.clear()
-    _native_plans.clear()
+    _plans.clear()
     _native_plans_t.clear()
     _cache_state.clear()
 
@@ -382,6 +400,16 @@ def _native_backward(ctx, gy, x, weight, has_bias):
     return (gx if mask[0] else None), (gw if mask[1] else None), (gb if mask[2] else None)
 
 
+def _padded_native_backward(ctx, gy, x, weight):
+    """PyTorch's differentiable backward formulas (for double backward) on the input padded by
+    ``ctx.pads``, the input gradient cropped back to the input."""
+    ctx.padding = (0,) * (x.dim() - 2)
+    gx, gw, gb = _native_backward(ctx, gy, F.pad(x, _flat_pad(ctx.pads)), weight, ctx.has_bias)
+    if gx is not None:
+        gx = gx[(slice(None), slice(None), *(slice(lo, lo + s) for (lo, _), s in zip(ctx.pads, x.shape[2:])))]
+    return gx, gw, gb
+
+
 def _onednn_weight_grad(x, gy, weight_shape, padding, dilation, groups):
     """``gw[o, i, t] = sum_{n, pos} gy[n, o, pos] * xpad[n, i, pos + t*d]`` (stride 1) as one
     oneDNN convolution per group: space-to-depth by ``d`` turns the dilated taps into adjacent
@@ -523,12 +551,7 @@ class _DWConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         nd = x.dim() - 2
         if torch.is_grad_enabled():  # double backward: PyTorch's differentiable formulas
-            padded = F.pad(x, _flat_pad(ctx.pads))
-            ctx.padding = (0,) * nd
-            gx, gw, gb = _native_backward(ctx, gy, padded, weight, ctx.has_bias)
-            if gx is not None:
-                gx = gx[(slice(None), slice(None), *(slice(lo, lo + s) for (lo, _), s in zip(ctx.pads, x.shape[2:])))]
-            return gx, gw, gb, None, None, None
+            return (*_padded_native_backward(ctx, gy, x, weight), None, None, None)
         lib = _ckernel.load()
         gx = gw = gb = None
         k = weight.shape[2:]
@@ -555,6 +578,107 @@ def _run_dw_direct(x, weight, bias, stride, pads, dilation, groups):
     if not needs_grad:
         return _dw_forward(lib, x, weight, bias, [lo for lo, _ in pads], out_sizes, dilation)
     return _DWConv.apply(x, weight, bias, tuple(pads), dilation, out_sizes)
+
+
+# ---- taps: one matrix product per tap, over the outputs where the tap reads the input
+
+
+def _taps_plan(x, weight, stride, pads, dilation) -> tuple[tuple[TapSpan, ...], int]:
+    """The spans of the taps that read the input at all, and the output length."""
+    ((lo, hi),) = pads
+    axis = Axis("conv", weight.shape[-1], stride[0], dilation[0], lo, hi)
+    (out,) = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
+    return tuple(t for t in tap_spans(axis, x.shape[-1]) if t.count), out
+
+
+def _taps_call(x, weight, bias, stride, pads, dilation, spans, out):
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    )
+    if not needs_grad:
+        return _taps_forward(x, weight.permute(2, 0, 1).contiguous(), bias, spans, out, stride[0])
+    return _TapsConv.apply(x, weight, bias, stride, pads, dilation, spans, out)
+
+
+def _cols(t: Tensor, start: int, count: int, step: int) -> Tensor:
+    return t[..., start : start + step * (count - 1) + 1 : step]
+
+
+def _acc(dst: Tensor, a: Tensor, b: Tensor) -> None:
+    """``dst += a @ b`` in place (``dst``, ``b``: one matrix or a batch of them; ``a``: one)."""
+    if dst.dim() == 2:
+        dst.addmm_(a, b)
+    else:
+        dst.baddbmm_(a.expand(dst.shape[0], *a.shape), b)
+
+
+def _taps_forward(x: Tensor, wk: Tensor, bias: Tensor | None, spans, out: int, s: int) -> Tensor:
+    """``y[:, :, span] += W_t @ x[:, :, span's inputs]`` for each tap ``t`` (``wk``: the kernel as
+    ``(k, out channels, in channels)``); a tap covering every output writes ``y`` first."""
+    n = x.shape[0]
+    xs = x[0] if n == 1 else x
+    shape = (wk.shape[1], out) if n == 1 else (n, wk.shape[1], out)
+    full = next((t for t in spans if t.count == out), None)
+    if full is not None:
+        src = _cols(xs, full.in_start, out, s)
+        if bias is None:
+            y = torch.matmul(wk[full.tap], src)
+        elif n == 1:
+            y = torch.addmm(bias[:, None], wk[full.tap], src)
+        else:
+            y = torch.baddbmm(bias[:, None].expand(shape), wk[full.tap].expand(n, *wk.shape[1:]), src)
+    else:
+        y = xs.new_zeros(shape) if bias is None else bias[:, None].expand(shape).contiguous()
+    for t in spans:
+        if t is not full:
+            _acc(y[..., t.out_start : t.out_start + t.count], wk[t.tap], _cols(xs, t.in_start, t.count, s))
+    return y.unsqueeze(0) if n == 1 else y
+
+
+class _TapsConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pads, dilation, spans, out):
+        ctx.stride, ctx.pads, ctx.dilation, ctx.groups = stride, pads, dilation, 1
+        ctx.spans, ctx.has_bias = spans, bias is not None
+        ctx.save_for_backward(x, weight)
+        return _taps_forward(x, weight.permute(2, 0, 1).contiguous(), bias, spans, out, stride[0])
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: PyTorch's differentiable formulas
+            return (*_padded_native_backward(ctx, gy, x, weight), None, None, None, None, None)
+        s = ctx.stride[0]
+        n = x.shape[0]
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            # the adjoint: gx[:, :, span's inputs] += W_t^T @ gy[:, :, span]
+            wt = weight.permute(2, 1, 0)  # (k, in, out): W_t^T
+            gx = x.new_zeros(x.shape)
+            for t in ctx.spans:
+                dst = _cols(gx[0] if n == 1 else gx, t.in_start, t.count, s)
+                src = gy[0] if n == 1 else gy
+                _acc(dst, wt[t.tap], src[..., t.out_start : t.out_start + t.count])
+        if ctx.needs_input_grad[1]:
+            gwk = x.new_zeros((weight.shape[2], weight.shape[0], weight.shape[1]))
+            for t in ctx.spans:
+                g = gy[..., t.out_start : t.out_start + t.count]
+                xt = _cols(x, t.in_start, t.count, s)
+                if n == 1:
+                    torch.mm(g[0], xt[0].t(), out=gwk[t.tap])
+                else:
+                    gwk[t.tap] = torch.tensordot(g, xt, dims=([0, 2], [0, 2]))
+            gw = gwk.permute(1, 2, 0).contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = gy.sum([0, 2])
+        return gx, gw, gb, None, None, None, None, None
+
+
+def _run_taps(x, weight, bias, stride, pads, dilation, groups):
+    """1-d, groups 1: ``k`` matrix products, each over the outputs where its tap reads the input
+    (a tap reading padding is skipped, not multiplied by zeros)."""
+    stride, pads, dilation = tuple(stride), tuple(pads), tuple(dilation)
+    return _taps_call(x, weight, bias, stride, pads, dilation, *_taps_plan(x, weight, stride, pads, dilation))
 
 
 # ---- fft
@@ -613,6 +737,7 @@ _RUN: dict[str, Callable[..., Tensor]] = {
     "fold_pad": _run_fold_pad,
     "onednn": _run_onednn,
     "dw_direct": _run_dw_direct,
+    "taps": _run_taps,
     "fft": _run_fft,
 }
 
@@ -654,6 +779,12 @@ def _why_not(route: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride,
             return "the depthwise kernel needs stride 1 and float32/float64 CPU tensors"
         if not _is_depthwise(x, weight, groups):
             return "not a depthwise convolution (groups == in == out channels)"
+        return None
+    if route == "taps":
+        if nd != 1 or groups != 1:
+            return "taps needs a 1-d convolution with groups 1"
+        if not x.is_floating_point():
+            return "taps needs a floating-point dtype"
         return None
     if route == "fft":
         if nd != 1 or not unit or groups != 1:
@@ -737,22 +868,37 @@ def _rule(x: Tensor, weight: Tensor, stride, pads, dilation, groups) -> tuple[st
             return "dw_direct", ()
         return "native", ()
     big = x.numel() >= ONE_D_MIN_ELEMENTS
-    # 3. 1-d with a large dilation: fold the length (no copy, no W padding) where oneDNN's
+    # 3. small 1-d with a large padding: one matrix product per tap, over the outputs where the
+    #    tap reads the input (the padding is neither copied nor multiplied)
+    if (
+        nd == 1
+        and unit
+        and groups == 1
+        and not big
+        and x.shape[0] == 1
+        and weight.shape[-1] <= TAPS_MAX_TAPS
+        and x.shape[1] >= TAPS_MIN_IN
+        and weight.shape[0] <= TAPS_MAX_OUT
+        and pad_w >= TAPS_MIN_PAD
+        and min(lo_w, hi_w) >= 0
+    ):
+        return "taps", ()
+    # 4. 1-d with a large dilation: fold the length (no copy, no W padding) where oneDNN's
     #    blocked kernel has the cliff (input channels in whole blocks); elsewhere the autotune
     if nd == 1 and unit and big and min(lo_w, hi_w) >= 0:
         span = dilation[0] * (weight.shape[-1] - 1)
         if span >= FOLD_MIN_FACTOR and _fold_factor(x.shape[-1], dilation[0], lo_w, hi_w) >= FOLD_MIN_FACTOR:
             blocked = x.shape[1] % CHANNEL_BLOCK == 0
             return ("fold" if blocked else "native"), ("fold", "pad_w", "native")
-    # 4. very long dense kernels: FFT
+    # 5. very long dense kernels: FFT
     if nd == 1 and unit and groups == 1 and dilation[0] == 1 and weight.shape[-1] >= FFT_MIN_TAPS:
         return "fft", ("fft", "native")
-    # 5. the W-padding cliff of oneDNN's direct kernels (only where PyTorch gets the padding);
+    # 6. the W-padding cliff of oneDNN's direct kernels (only where PyTorch gets the padding);
     #    unmeasured cases (stride > 1, grouped) are left to the autotune
     if pad_w >= DENSE_CLIFF_PAD and lo_w == hi_w:
         measured = unit and groups == 1
         candidates: tuple[str, ...] = ("native", "pad_w", "channels_last") if nd > 1 else ("native", "pad_w")
-        # 5a. dense 2-d with a batch: fold W into a third axis (the dilation leaves the innermost axis)
+        # 6a. dense 2-d with a batch: fold W into a third axis (the dilation leaves the innermost axis)
         if nd == 2 and measured and x.shape[0] >= FOLD2_MIN_BATCH:
             folds = _fold2_routes(x, weight, pads, dilation)
             if folds:
@@ -936,38 +1082,50 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dil
         # the hot path: a shape already decided native (or a pure-view fold) costs one dict
         # lookup and PyTorch's call
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
-        plan = _native_plans.get(key)
+        plan = _plans.get(key)
         if plan is not None:
-            fn, s, p, d, flat, view = plan
-            if view is None:
-                last_route = "native"
-                if flat is not None:
-                    x = torch.constant_pad_nd(x, flat)
+            kind, fn, s, p, d, extra = plan
+            if kind == "native":
+                last_route = kind
+                if extra is not None:
+                    x = torch.constant_pad_nd(x, extra)
                 return fn(x, weight, bias, s, p, d, groups)
             if _plain(x, weight):  # (else: the route is native, below)
-                last_route = "fold"
-                return fn(x.view(view[0]), weight.unsqueeze(-1), bias, s, p, d, groups).reshape(view[1])
+                last_route = kind
+                if kind == "fold":
+                    return fn(x.view(extra[0]), weight.unsqueeze(-1), bias, s, p, d, groups).reshape(extra[1])
+                return _taps_call(x, weight, bias, s, p, d, *extra)
     route = route_for(x, weight, bias, stride, pads, dilation, groups)
     last_route = route
-    if key is not None and route in ("native", "fold") and _decisions.get(key) == route:
+    if key is not None and route in ("native", "fold", "taps") and _decisions.get(key) == route:
         plan = _call_plan(route, x, weight, stride, pads, dilation)
         if plan is not None:
-            if len(_native_plans) >= 4096:
-                _native_plans.clear()
-            _native_plans[key] = plan
+            if len(_plans) >= 4096:
+                _plans.clear()
+            _plans[key] = plan
     return _RUN[route](x, weight, bias, stride, pads, dilation, groups)
 
 
 def _call_plan(route: str, x: Tensor, weight: Tensor, stride, pads: Pads, dilation) -> tuple | None:
-    """The hot path's plan for a decided shape: ``(function, stride, padding, dilation, F.pad
-    list, view)``. ``native``: PyTorch's call (``view`` None). ``fold`` where it is a pure view
-    (no padding copy, no crop, symmetric outer paddings): the call on ``x.view(view[0])`` with
-    the kernel unsqueezed, the output viewed as ``view[1]`` -- what :func:`_fold` computes,
-    without its ~10 us of Python per call (measured on 0.1 ms 1-d calls). Else None."""
+    """The hot path's plan for a decided shape: ``(route, function, stride, padding, dilation,
+    extra)``. ``native``: PyTorch's call (``extra``: the F.pad list or None). ``fold`` where it
+    is a pure view (no padding copy, no crop, symmetric outer paddings): the call on
+    ``x.view(extra[0])`` with the kernel unsqueezed, the output viewed as ``extra[1]`` -- what
+    :func:`_fold` computes, without its ~10 us of Python per call (measured on 0.1 ms 1-d
+    calls). ``taps``: its spans and output length (``extra``), saving ~8 us. Else None."""
     nd = len(pads)
     if route == "native":
         padding, flat = _native_padding(pads)
-        return (_CONV[nd], _arg(stride), _arg(padding), _arg(dilation), flat, None)
+        return ("native", _CONV[nd], _arg(stride), _arg(padding), _arg(dilation), flat)
+    if route == "taps":
+        return (
+            "taps",
+            None,
+            tuple(stride),
+            tuple(pads),
+            tuple(dilation),
+            _taps_plan(x, weight, stride, pads, dilation),
+        )
     lo, hi = pads[-1]
     f = _fold_factor(x.shape[-1], dilation[-1], lo, hi)
     pre, s, padding, d, crop = _fold_call(x.shape[2:], stride, pads, dilation, f)
@@ -975,7 +1133,7 @@ def _call_plan(route: str, x: Tensor, weight: Tensor, stride, pads: Pads, dilati
         return None
     out = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
     view = ((*x.shape[:-1], x.shape[-1] // f, f), (x.shape[0], weight.shape[0], *out))
-    return (_CONV[nd + 1], s, padding, d, None, view)
+    return ("fold", _CONV[nd + 1], s, padding, d, view)
 
 
 def _arg(values: Sequence[int]) -> int | tuple[int, ...]:

@@ -611,11 +611,21 @@ NOTES = """
   `(N, C, L/f, f)` and convolved in 2-d (`fold`): no copy, no W padding, the dilation divided by `f`.
   The cliff it avoids is oneDNN's blocked kernel's, so the rule folds only inputs of N*C*L >= 2^16
   whose input channels fill its 16-channel blocks: with C8/C24/C40 native(d) was as fast as
-  dilation 1 and the fold up to 1.33x slower (N1 C40 L4096 d=64). Smaller inputs (0.1-0.4 ms
-  calls) keep the native call: in separate timings the fold beat native(d) there (16 shapes with
-  channels in whole blocks and k >= 3: 0.48-1.01 of it), but in this benchmark's 1-d grid it did
-  not (N1 C32 L1024 k3: 0.99 at d=64, 1.09 at d=512), so no rule takes it. A GEMM per tap, or one
-  stacked GEMM with shifted sums (a cost independent of d), was 1.1-4.7x native(1): rejected.
+  dilation 1 and the fold up to 1.33x slower (N1 C40 L4096 d=64).
+- **Small 1-d** (N*C*L < 2^16: 0.03-0.3 ms calls, batch 1, groups 1, stride 1, <= 3 taps, a
+  padding >= 32, >= 8 input and <= 32 output channels): one matrix product per tap (`taps`),
+  each accumulated in place into the outputs where that tap reads the input
+  (`atrous.geometry.tap_spans`): no padding copy, no im2col, and the taps that would read padding
+  are skipped (at d=512 on L1024 a third of the work). PyTorch's call costs 90-110 us there with
+  about 41 us inside oneDNN's primitives; the three products cost about 60-80 us. In separate
+  interleaved timings it beat native(d) at every shape of that domain ('same' and causal
+  padding, C 8-64, L 256-4096, d 32-512, k 2-3): forward 0.49-0.95, forward + backward
+  0.41-0.94 (the backward is the same per-tap products, transposed). Outside it lost: batch 2
+  (1.05 forward, 1.26 with backward: batched products), 5-9 taps (1.08-1.21), 64 output
+  channels (1.04-1.28), one input channel (1.27 with backward), padding 16 (0.90-1.02). The
+  fold beat native(d) on some of these small shapes in separate timings (0.48-1.01) but not in
+  this benchmark's grid (N1 C32 L1024 k3: 0.99 at d=64, 1.09 at d=512). An im2col GEMM (the
+  taps stacked into one product, a cost independent of d) was 1.13-1.86x native(1): rejected.
 - **Dense 2-d with a batch** (N >= 2, groups 1, stride 1 along W, a symmetric W padding >= 7):
   W is split as `(W/f, f)` for a factor `f` of the dilation and the convolution runs in 3-d with
   kernel `(k, k, 1)` and dilation `(d, d/f, 1)`. The cost of a dilated dense convolution is all
@@ -666,11 +676,7 @@ over PyTorch's call, 2-3% of it (the shape key alone, built from the tensors' sh
 device, about 1.5 us; keying by the spec object instead saved nothing measurable): that, with the
 noise, is the 1.06-1.09 of native-route calls of 0.1-0.3 ms. The same grid's worst ratios moved
 between runs on this machine (dense 2-d cost 1.14 / 1.05, 1-d 1.20-1.24, a 40 ms native-route
-transposed call 1.01 / 1.14), so one run can meet or miss a target at its edge on noise alone. The
-small 1-d calls at the 1-d target's edge (N1 C32 L1024 k3, 0.1 ms) spend most of their time
-outside oneDNN's primitives (about 41 us of primitives in a 100-150 us call, `ONEDNN_VERBOSE`), and
-every formulation tried there (fold by 8-512, `pad_w`, the oneDNN op called directly) measured
-1.01-1.41 of the undilated call, within 0.1 of native(d) and of each other.
+transposed call 1.01 / 1.14), so one run can meet or miss a target at its edge on noise alone.
 """
 
 

@@ -93,6 +93,11 @@ CONV_CASES = [
     ("channels_last", (2, 8, 33, 33), (16, 8, 3, 3), True, dict(padding=12, dilation=12)),
     ("channels_last", (1, 4, 9, 10, 11), (6, 2, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), groups=2)),
     ("pad_all", (2, 4, 20, 21), (6, 4, 3, 3), True, dict(padding=7, dilation=7, stride=2)),
+    ("taps", (1, 32, 1024), (32, 32, 3), True, dict(padding="same", dilation=64)),
+    ("taps", (1, 8, 300), (5, 8, 2), False, dict(padding="causal", dilation=100)),  # taps reading only padding
+    ("taps", (3, 6, 40), (4, 6, 3), True, dict(padding=((9, 2),), dilation=5, stride=2)),  # batch, stride
+    ("taps", (2, 4, 30), (3, 4, 4), True, dict(padding=((40, 40),), dilation=11)),  # no tap covers all outputs
+    ("taps", (1, 3, 12), (2, 3, 3), False, dict(padding=0, dilation=3, stride=3)),
     ("fft", (2, 6, 300), (5, 6, 130), True, dict(padding="same")),
     ("fft", (2, 3, 100), (4, 3, 20), False, dict(padding="causal", dilation=3)),
 ]
@@ -132,6 +137,8 @@ GRADCHECK = [
     ("fold", (2, 2, 7, 12), (3, 2, 3, 3), dict(padding=6, dilation=6)),
     ("fold_pad", (2, 2, 7, 10), (3, 2, 3, 3), dict(padding=6, dilation=6)),
     ("fft", (2, 3, 20), (2, 3, 7), dict(padding="same", dilation=2)),
+    ("taps", (1, 3, 16), (2, 3, 3), dict(padding="same", dilation=6)),
+    ("taps", (2, 3, 13), (2, 3, 2), dict(padding=((9, 1),), dilation=8, stride=2)),
     ("pad_w", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
     ("pad_all", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=((3, 1), (0, 2)), dilation=2)),
     ("channels_last", (2, 3, 6, 7), (2, 3, 3, 3), dict(padding=3, dilation=3)),
@@ -165,6 +172,7 @@ def test_gradcheck_subpixel_float64(xs, ws, kw):
     [
         ("dw_direct", (1, 2, 5, 6), (2, 1, 3, 3), dict(padding=7, dilation=2, groups=2)),
         ("onednn", (1, 2, 4, 4, 5), (2, 2, 3, 3, 3), dict(padding=2, dilation=2)),
+        ("taps", (2, 2, 9), (3, 2, 3), dict(padding=((8, 1),), dilation=4, stride=2)),
     ],
 )
 def test_double_backward_float64(route, xs, ws, kw):
@@ -212,7 +220,17 @@ def test_rules_pick_the_expected_routes():
     # ... only where oneDNN's blocked kernel has the cliff: input channels in whole blocks
     assert _route(_t(1, 40, 4096), _t(40, 40, 3), padding="same", dilation=64) == "native"
     assert _route(_t(1, 32, 4096), _t(40, 32, 3), padding="same", dilation=64) == "fold"
-    assert _route(_t(1, 32, 1024), _t(32, 32, 3), padding="same", dilation=64) == "native"  # small
+    # small 1-d (< 2^16 elements) with a padding >= 32, batch 1, <= 3 taps, 8+ input and <= 32
+    # output channels: one matrix product per tap; elsewhere native
+    assert _route(_t(1, 32, 1024), _t(32, 32, 3), padding="same", dilation=64) == "taps"
+    assert _route(_t(1, 32, 1024), _t(32, 32, 2), padding="causal", dilation=512) == "taps"
+    assert _route(_t(1, 64, 512), _t(32, 64, 3), padding="same", dilation=32) == "taps"
+    assert _route(_t(1, 32, 1024), _t(32, 32, 3), padding="same", dilation=8) == "native"  # padding 8
+    assert _route(_t(2, 16, 1024), _t(16, 16, 3), padding="same", dilation=64) == "native"  # batch 2
+    assert _route(_t(1, 32, 1024), _t(32, 32, 5), padding="same", dilation=64) == "native"  # 5 taps
+    assert _route(_t(1, 32, 1024), _t(64, 32, 3), padding="same", dilation=64) == "native"  # 64 out
+    assert _route(_t(1, 1, 1024), _t(32, 1, 3), padding="same", dilation=64) == "native"  # 1 in
+    assert _route(_t(1, 32, 1024), _t(32, 32, 3), padding="same", dilation=64, stride=2) == "native"
     # small 3-d inputs that PyTorch sends to slow_conv3d -> oneDNN directly
     assert _route(_t(1, 4, 12, 12, 12), _t(4, 4, 3, 3, 3), padding=2, dilation=2) == "onednn"
     # dense 2-d past the W-padding cliff: sure with >= 128 output channels, else native (autotune off)
@@ -602,7 +620,7 @@ def test_fold_call_plans_are_exact_in_value_and_gradient():
     for _ in range(3):  # decide, keep the plan, use it
         _close(AF.apply_conv(x, w, b, spec, 1, "zeros"), ref)
         assert D.last_route == "fold"
-    plans = [p for p in D._native_plans.values() if p[-1] is not None]
+    plans = [p for p in D._plans.values() if p[0] == "fold"]
     assert len(plans) == 1 and plans[0][-1] == ((2, 32, 64, 64), (2, 8, 4096))
     # through the plan with autograd: the same gradients as PyTorch's call
     xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
@@ -621,7 +639,7 @@ def test_fold_call_plans_are_exact_in_value_and_gradient():
     spec_c = AF.resolve_conv((3,), (4096,), 1, "causal", 64)
     for _ in range(2):
         _close(AF.apply_conv(x, w, b, spec_c, 1, "zeros"), F.conv1d(F.pad(x, (128, 0)), w, b, 1, 0, 64))
-    assert len([p for p in D._native_plans.values() if p[-1] is not None]) == 1
+    assert len([p for p in D._plans.values() if p[0] == "fold"]) == 1
 
 
 def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():

@@ -29,7 +29,17 @@ from atrous.geometry.dilation import (
     tempo_dilations,
     wavenet_schedule,
 )
-from atrous.geometry.field import Alignment, Field, FieldND, Merge, Phase, axis_taps, receptive_field
+from atrous.geometry.field import (
+    Alignment,
+    Field,
+    FieldND,
+    Merge,
+    Phase,
+    TapSpan,
+    axis_taps,
+    receptive_field,
+    tap_spans,
+)
 from atrous.geometry.shape import (
     axis_length,
     causal_padding,
@@ -63,6 +73,7 @@ __all__ = [
     "PoolSpec",
     "Relationship",
     "SpecError",
+    "TapSpan",
     "TempoBank",
     "TempoDilation",
     "UpsampleSpec",
@@ -86,6 +97,7 @@ __all__ = [
     "same_padding",
     "sawtooth_schedule",
     "stack_receptive_field",
+    "tap_spans",
     "tcn_receptive_field",
     "tempo_bank",
     "tempo_dilations",

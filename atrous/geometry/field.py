@@ -40,7 +40,7 @@ from atrous.errors import SpecError
 from atrous.geometry.shape import axis_length
 from atrous.geometry.spec import Axis, as_spec, check_int
 
-__all__ = ["Alignment", "Field", "FieldND", "Merge", "Phase", "axis_taps", "receptive_field"]
+__all__ = ["Alignment", "Field", "FieldND", "Merge", "Phase", "TapSpan", "axis_taps", "receptive_field", "tap_spans"]
 
 
 def axis_taps(axis: Axis, y: int) -> list[int]:
@@ -69,6 +69,43 @@ def axis_taps(axis: Axis, y: int) -> list[int]:
         return out
     base = y * s - lo
     return [base + t * d for t in range(k)]
+
+
+@dataclass(frozen=True)
+class TapSpan:
+    """The outputs of one tap that read the input itself (not padding): outputs
+    ``out_start + m`` read input ``in_start + m*stride`` for ``m`` in ``range(count)``."""
+
+    tap: int
+    out_start: int
+    count: int
+    in_start: int
+
+
+def tap_spans(axis: Axis, n: int) -> tuple[TapSpan, ...]:
+    """Per tap of a convolution axis over an input of length ``n``: the run of outputs whose
+    read of that tap lands inside the input (the others read padding, i.e. zeros). The
+    per-tap view of :func:`axis_taps`: a convolution is the sum over taps of each tap's
+    weight times its span of the input (used by the ``taps`` fast path).
+
+    Examples:
+        >>> [(t.out_start, t.count, t.in_start) for t in tap_spans(Axis("conv", 3, 1, 4, 4, 4), 10)]
+        [(4, 6, 0), (0, 10, 0), (0, 6, 4)]
+        >>> [(t.out_start, t.count, t.in_start) for t in tap_spans(Axis("conv", 3, 2, 1, 1, 1), 5)]
+        [(1, 2, 1), (0, 3, 0), (0, 2, 1)]
+    """
+    if axis.kind != "conv":
+        raise SpecError(f"tap_spans needs a convolution axis, got kind={axis.kind!r}")
+    out = axis_length(axis, check_int("n", n, 1))
+    s, lo = axis.stride, axis.lo
+    spans = []
+    for t in range(axis.kernel):
+        shift = t * axis.dilation - lo  # output y reads input y*s + shift
+        first = max(0, -(shift // s))  # smallest y with y*s + shift >= 0
+        last = min(out - 1, (n - 1 - shift) // s)  # largest y with y*s + shift <= n - 1
+        count = max(0, last - first + 1)
+        spans.append(TapSpan(t, first if count else 0, count, first * s + shift if count else 0))
+    return tuple(spans)
 
 
 def _bits(mask: int) -> tuple[int, ...]:

@@ -3,8 +3,22 @@
 from fractions import Fraction
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from atrous.geometry import ConvSpec, Field, PoolSpec, SpecError, UpsampleSpec, receptive_field
+from atrous.geometry import (
+    Axis,
+    ConvSpec,
+    Field,
+    PoolSpec,
+    SpecError,
+    UpsampleSpec,
+    axis_length,
+    axis_taps,
+    min_input_size,
+    receptive_field,
+    tap_spans,
+)
 
 
 def test_chain_formulas_for_strided_convs():
@@ -137,3 +151,35 @@ def test_linear_upsample_taps_match_torch(r):
         x = torch.rand(1, 1, n, dtype=torch.float64, requires_grad=True)
         F.interpolate(x, scale_factor=r, mode="linear", align_corners=False)[0, 0, y].backward()
         assert torch.nonzero(x.grad[0, 0]).flatten().tolist() == list(f.support(y)), y
+
+
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(1, 6),
+    s=st.integers(1, 4),
+    d=st.integers(1, 12),
+    lo=st.integers(0, 50),
+    hi=st.integers(0, 50),
+)
+@settings(max_examples=400, deadline=None)
+def test_tap_spans_are_the_in_range_reads_of_axis_taps(n, k, s, d, lo, hi):
+    axis = Axis("conv", k, s, d, lo, hi)
+    assume(n >= min_input_size(axis))
+    out = axis_length(axis, n)
+    spans = tap_spans(axis, n)
+    assert [t.tap for t in spans] == list(range(k))
+    for t in spans:
+        # brute force: the outputs whose t-th read lands inside the input, and where
+        expected = [(y, axis_taps(axis, y)[t.tap]) for y in range(out) if 0 <= axis_taps(axis, y)[t.tap] < n]
+        got = [(t.out_start + m, t.in_start + m * s) for m in range(t.count)]
+        assert got == expected
+        assert t.count or (t.out_start, t.in_start) == (0, 0)
+
+
+def test_tap_spans_rejects_other_axes_and_bad_lengths():
+    with pytest.raises(SpecError, match="convolution axis"):
+        tap_spans(Axis("transposed", 4, 2, 1, 1, 1), 8)
+    with pytest.raises(SpecError, match="n must be an integer >= 1, got 0"):
+        tap_spans(Axis("conv", 3), 0)
+    with pytest.raises(SpecError, match="too small"):
+        tap_spans(Axis("conv", 3, 1, 4), 5)
