@@ -88,6 +88,7 @@ from itertools import product
 from pathlib import Path
 
 import torch
+import torch.autograd.forward_ad as _fwAD
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -151,8 +152,8 @@ FOLD2_MIN_BATCH = 2
 #: in the benchmark's (N1 C32 L1024 k3 d=512: 1.09), and with its call plan it measured
 #: 0.95-0.97 of native(d) at C32 k3, 1.08-1.13 at k2 and 1.21 at d=16: not proven (``taps`` below).
 ONE_D_MIN_ELEMENTS = 1 << 16
-#: taps, 1-d below ``ONE_D_MIN_ELEMENTS`` (0.03-0.3 ms calls): with a padding of at least
-#: ``TAPS_MIN_PAD``, batch 1, at most ``TAPS_MAX_TAPS`` taps, ``TAPS_MIN_IN`` or more input and at
+#: taps, 1-d below ``ONE_D_MIN_ELEMENTS`` (0.03-0.3 ms calls): with stride 1, a padding of at
+#: least ``TAPS_MIN_PAD`` on one side, batch 1, at most ``TAPS_MAX_TAPS`` taps, ``TAPS_MIN_IN`` or more input and at
 #: most ``TAPS_MAX_OUT`` output channels, one matrix product per tap beat the native call at
 #: every measured shape ("same" and causal padding, C 8-64, L 256-4096, d 32-512): forward
 #: 0.49-0.95 of native(d), forward + backward 0.41-0.94. Outside: batch 2 (1.05, backward
@@ -244,8 +245,10 @@ def _plain(x: Tensor, weight: Tensor) -> bool:
         return False
     if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return False
-    if torch._C._are_functorch_transforms_active():
-        return False
+    if torch._C._are_functorch_transforms_active() or _fwAD._current_level >= 0:
+        return False  # (forward-mode AD: the routes' autograd Functions define no jvp)
+    if torch.is_autocast_enabled("cpu"):
+        return False  # (autocast casts PyTorch's convolution, not the routes' own arithmetic)
     return x.is_contiguous()
 
 
@@ -592,6 +595,9 @@ def _taps_plan(x, weight, stride, pads, dilation) -> tuple[tuple[TapSpan, ...], 
 
 
 def _taps_call(x, weight, bias, stride, pads, dilation, spans, out):
+    if weight.dtype != x.dtype or (bias is not None and (bias.dtype != x.dtype or bias.shape != (weight.shape[0],))):
+        # (a call plan is keyed by the shapes of x and the weight only: PyTorch reports the rest)
+        return _run_native(x, weight, bias, stride, pads, dilation, 1)
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
@@ -616,23 +622,26 @@ def _taps_forward(x: Tensor, wk: Tensor, bias: Tensor | None, spans, out: int, s
     """``y[:, :, span] += W_t @ x[:, :, span's inputs]`` for each tap ``t`` (``wk``: the kernel as
     ``(k, out channels, in channels)``); a tap covering every output writes ``y`` first."""
     n = x.shape[0]
-    xs = x[0] if n == 1 else x
-    shape = (wk.shape[1], out) if n == 1 else (n, wk.shape[1], out)
+    o = wk.shape[1]
     full = next((t for t in spans if t.count == out), None)
-    if full is not None:
-        src = _cols(xs, full.in_start, out, s)
+    if full is not None and n == 1:  # (products on the batch's matrix: y is returned, not a view)
+        y = x.new_empty((1, o, out))
+        src = _cols(x[0], full.in_start, out, s)
         if bias is None:
-            y = torch.matmul(wk[full.tap], src)
-        elif n == 1:
-            y = torch.addmm(bias[:, None], wk[full.tap], src)
+            torch.mm(wk[full.tap], src, out=y[0])
         else:
-            y = torch.baddbmm(bias[:, None].expand(shape), wk[full.tap].expand(n, *wk.shape[1:]), src)
+            torch.addmm(bias[:, None], wk[full.tap], src, out=y[0])
+    elif full is not None:
+        src = _cols(x, full.in_start, out, s)
+        w = wk[full.tap].expand(n, *wk.shape[1:])
+        y = torch.bmm(w, src) if bias is None else torch.baddbmm(bias[:, None].expand(n, o, out), w, src)
     else:
-        y = xs.new_zeros(shape) if bias is None else bias[:, None].expand(shape).contiguous()
+        y = x.new_zeros((n, o, out)) if bias is None else bias[:, None].expand(n, o, out).contiguous()
+    ys, xs = (y[0], x[0]) if n == 1 else (y, x)
     for t in spans:
         if t is not full:
-            _acc(y[..., t.out_start : t.out_start + t.count], wk[t.tap], _cols(xs, t.in_start, t.count, s))
-    return y.unsqueeze(0) if n == 1 else y
+            _acc(ys[..., t.out_start : t.out_start + t.count], wk[t.tap], _cols(xs, t.in_start, t.count, s))
+    return y
 
 
 class _TapsConv(torch.autograd.Function):
@@ -1079,8 +1088,8 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pads: Pads, dil
     global last_route
     key = None
     if _forced is None and _enabled and not torch.compiler.is_compiling():
-        # the hot path: a shape already decided native (or a pure-view fold) costs one dict
-        # lookup and PyTorch's call
+        # the hot path: a shape already decided native (or a pure-view fold, or taps) costs one
+        # dict lookup and the route's call
         key = (x.shape, weight.shape, stride, pads, dilation, groups, x.dtype, x.device)
         plan = _plans.get(key)
         if plan is not None:

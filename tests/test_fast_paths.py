@@ -94,7 +94,8 @@ CONV_CASES = [
     ("channels_last", (1, 4, 9, 10, 11), (6, 2, 3, 3, 3), True, dict(padding=((1, 3), (2, 2), (0, 5)), groups=2)),
     ("pad_all", (2, 4, 20, 21), (6, 4, 3, 3), True, dict(padding=7, dilation=7, stride=2)),
     ("taps", (1, 32, 1024), (32, 32, 3), True, dict(padding="same", dilation=64)),
-    ("taps", (1, 8, 300), (5, 8, 2), False, dict(padding="causal", dilation=100)),  # taps reading only padding
+    ("taps", (1, 8, 300), (5, 8, 2), False, dict(padding="causal", dilation=100)),
+    ("taps", (1, 4, 6), (3, 4, 3), True, dict(padding=9, dilation=9)),  # two taps read only padding
     ("taps", (3, 6, 40), (4, 6, 3), True, dict(padding=((9, 2),), dilation=5, stride=2)),  # batch, stride
     ("taps", (2, 4, 30), (3, 4, 4), True, dict(padding=((40, 40),), dilation=11)),  # no tap covers all outputs
     ("taps", (1, 3, 12), (2, 3, 3), False, dict(padding=0, dilation=3, stride=3)),
@@ -284,6 +285,56 @@ def test_layers_use_the_dispatcher():
     assert D.last_route == "fold"
 
 
+def test_taps_output_is_a_tensor_of_its_own_and_its_plan_checks_the_bias():
+    x, w, b = _t(1, 32, 1024), _t(32, 32, 3), _t(32)
+    kw = dict(padding="same", dilation=64)
+    for _ in range(3):  # decide, keep the plan, use it
+        _close(AF.conv(x, w, b, **kw), F.conv1d(x, w, b, 1, "same", 64))
+        assert D.last_route == "taps"
+    assert [p[0] for p in D._plans.values()] == ["taps"]
+    # modified in place, with autograd (an output that is a view would refuse) and without
+    xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+    AF.conv(xg, w, b, **kw).relu_().square().sum().backward()
+    assert D.last_route == "taps"
+    F.conv1d(xr, w, b, 1, "same", 64).relu_().square().sum().backward()
+    _close(xg.grad, xr.grad)
+    with torch.no_grad():
+        y = AF.conv(x, w, b, **kw)
+    y.add_(1.0)
+    # the plan is keyed by the shapes of x and the weight: a wrong bias gets PyTorch's error
+    with pytest.raises(RuntimeError, match="bias"):
+        AF.conv(x, w, torch.ones(1), **kw)
+    with pytest.raises(RuntimeError):
+        AF.conv(x, w.double(), b, **kw)
+
+
+def test_autocast_and_forward_mode_ad_take_the_native_route():
+    import torch.autograd.forward_ad as fwAD
+
+    cases = [
+        ((1, 32, 1024), (32, 32, 3), dict(padding="same", dilation=64), "taps"),
+        ((2, 8, 33, 33), (8, 1, 3, 3), dict(padding=8, dilation=8, groups=8), "dw_direct"),
+        ((2, 128, 1024), (4, 128, 3), dict(padding="same", dilation=64), "fold"),
+    ]
+    for xs, ws, kw, route in cases:
+        x, w = _t(*xs), _t(*ws, seed=1)
+        for _ in range(2):  # the decision and (where there is one) the call plan
+            AF.conv(x, w, **kw)
+            assert D.last_route == route
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = AF.conv(x, w, **kw)
+            assert D.last_route == "native"
+            ref = F.conv1d(x, w, None, 1, "same", 64) if x.dim() == 3 else F.conv2d(x, w, None, 1, 8, 8, 8)
+        assert y.dtype == ref.dtype == torch.bfloat16
+        torch.testing.assert_close(y, ref, rtol=0, atol=0)
+        tangent = _t(*xs, seed=5)
+        with fwAD.dual_level():
+            out = AF.conv(fwAD.make_dual(x, tangent), w, **kw)
+            assert D.last_route == "native"
+            jvp = fwAD.unpack_dual(out).tangent
+        _close(jvp, AF.conv(tangent, w, **kw))
+
+
 def test_functorch_and_tracing_take_the_native_route():
     w = _t(8, 1, 3, 3)
     xs = _t(3, 2, 8, 20, 20)
@@ -305,7 +356,7 @@ def _random_config(rng: random.Random):
     nd = rng.choice([1, 1, 2, 2, 3])
     n = rng.choice([1, 2])
     if nd == 1:
-        n = rng.choice([2, 4])
+        n = rng.choice([1, 2, 4])
     kind = rng.choice(["dense", "depthwise", "grouped"])
     cin = rng.choice([2, 4, 6, 16])  # 16: a whole oneDNN channel block (the 1-d fold rule)
     if kind == "depthwise":
