@@ -153,12 +153,12 @@ FOLD2_MIN_BATCH = 2
 #: 0.95-0.97 of native(d) at C32 k3, 1.08-1.13 at k2 and 1.21 at d=16: not proven (``taps`` below).
 ONE_D_MIN_ELEMENTS = 1 << 16
 #: taps, 1-d below ``ONE_D_MIN_ELEMENTS`` (0.03-0.3 ms calls): with stride 1, a padding of at
-#: least ``TAPS_MIN_PAD`` on one side, batch 1, at most ``TAPS_MAX_TAPS`` taps, ``TAPS_MIN_IN`` or more input and at
-#: most ``TAPS_MAX_OUT`` output channels, one matrix product per tap beat the native call at
-#: every measured shape ("same" and causal padding, C 8-64, L 256-4096, d 32-512): forward
-#: 0.49-0.95 of native(d), forward + backward 0.41-0.94. Outside: batch 2 (1.05, backward
-#: 1.26), 5-9 taps (1.08-1.21), 64 output channels (1.04-1.28), one input channel (backward
-#: 1.27), padding 16 (0.90-1.02).
+#: least ``TAPS_MIN_PAD`` on one side, batch 1, at most ``TAPS_MAX_TAPS`` taps, ``TAPS_MIN_IN``
+#: or more input and at most ``TAPS_MAX_OUT`` output channels, one matrix product per tap
+#: measured 0.49-1.02 of native(d) forward (16 shapes: "same" and causal padding, C 8-64, L
+#: 512-1024, d 16-512; 1.02 once, causal d=16, else <= 0.85), 0.41-1.01 forward + backward.
+#: Outside: batch 2 (1.05, backward 1.26), 5-9 taps (1.08-1.21), 64 output channels
+#: (1.04-1.28), one input channel (backward 1.27), padding 8 (1.10).
 TAPS_MIN_PAD = 32
 TAPS_MAX_TAPS = 3
 TAPS_MIN_IN = 8

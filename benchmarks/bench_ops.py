@@ -617,12 +617,13 @@ NOTES = """
   each accumulated in place into the outputs where that tap reads the input
   (`atrous.geometry.tap_spans`): no padding copy, no im2col, and the taps that would read padding
   are skipped (at d=512 on L1024 a third of the work). PyTorch's call costs 90-110 us there with
-  about 41 us inside oneDNN's primitives; the three products cost about 60-80 us. In separate
-  interleaved timings it beat native(d) at every shape of that domain ('same' and causal
-  padding, C 8-64, L 256-4096, d 32-512, k 2-3): forward 0.49-0.95, forward + backward
-  0.41-0.94 (the backward is the same per-tap products, transposed). Outside it lost: batch 2
-  (1.05 forward, 1.26 with backward: batched products), 5-9 taps (1.08-1.21), 64 output
-  channels (1.04-1.28), one input channel (1.27 with backward), padding 16 (0.90-1.02). The
+  about 41 us inside oneDNN's primitives; the route measured 65-100 us at N1 C32 L1024. In
+  separate interleaved timings over 16 shapes of that domain ('same' and causal padding, C 8-64,
+  L 512-1024, d 16-512, k 2-3) it took 0.49-1.02 of native(d)'s time forward (1.02 once, causal
+  d=16; else <= 0.85) and 0.41-1.01 forward + backward (the backward is the same per-tap
+  products, transposed). Outside it lost: batch 2 (1.05 forward, 1.26 with backward: batched
+  products), 5-9 taps (1.08-1.21), 64 output channels (1.04-1.28), one input channel (1.27 with
+  backward), padding 8 (1.10). The
   fold beat native(d) on some of these small shapes in separate timings (0.48-1.01) but not in
   this benchmark's grid (N1 C32 L1024 k3: 0.99 at d=64, 1.09 at d=512). An im2col GEMM (the
   taps stacked into one product, a cost independent of d) was 1.13-1.86x native(1): rejected.
