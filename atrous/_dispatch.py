@@ -74,6 +74,7 @@ Tests force a route with :func:`force`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -93,7 +94,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from atrous import _ckernel
+from atrous.errors import SpecError
 from atrous.geometry.field import TapSpan, tap_spans
+from atrous.geometry.shape import axis_length
 from atrous.geometry.spec import Axis
 
 __all__ = [
@@ -262,10 +265,17 @@ def _flat_pad(pads: Sequence[tuple[int, int]]) -> list[int]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _out_size(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
+    """One axis's output length, by atrous.geometry; 0 where the input is smaller than the kernel."""
+    try:
+        return axis_length(Axis("conv", k, s, d, lo, hi), n)
+    except SpecError:
+        return 0
+
+
 def _out_sizes(sizes: Sequence[int], k: Sequence[int], stride, pads, dilation) -> tuple[int, ...]:
-    return tuple(
-        (n + lo + hi - d * (kk - 1) - 1) // s + 1 for n, kk, s, (lo, hi), d in zip(sizes, k, stride, pads, dilation)
-    )
+    return tuple(_out_size(n, kk, s, lo, hi, d) for n, kk, s, (lo, hi), d in zip(sizes, k, stride, pads, dilation))
 
 
 def _macs(x: Tensor, weight: Tensor, stride, pads, dilation) -> float:
