@@ -600,8 +600,7 @@ def _taps_plan(x, weight, stride, pads, dilation) -> tuple[tuple[TapSpan, ...], 
     """The spans of the taps that read the input at all, and the output length."""
     ((lo, hi),) = pads
     axis = Axis("conv", weight.shape[-1], stride[0], dilation[0], lo, hi)
-    (out,) = _out_sizes(x.shape[2:], weight.shape[2:], stride, pads, dilation)
-    return tuple(t for t in tap_spans(axis, x.shape[-1]) if t.count), out
+    return tuple(t for t in tap_spans(axis, x.shape[-1]) if t.count), axis_length(axis, x.shape[-1])
 
 
 def _taps_call(x, weight, bias, stride, pads, dilation, spans, out):
