@@ -157,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     for idx, (target, rates) in enumerate(schedules.items()):
         torch.manual_seed(args.seed * 1000 + idx)
         net = Net(rates, channels)
-        rf = atrous.analyze(net, (1, 1, image, image)).node().rf()
+        rf = (
+            atrous.analyze(net, (1, 1, image, image)).node().rf(statistics="frozen")
+        )  # the training-mode BatchNorm held fixed
         params = common.count_parameters(net)
         model = dist.wrap(net)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)

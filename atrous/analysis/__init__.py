@@ -9,14 +9,25 @@ Examples:
     (1, 3, 5, 7)
 """
 
-from atrous.analysis.analyze import GLOBAL, GriddingIssue, Node, Report, analyze, replacement_rates
+from atrous.analysis.analyze import (
+    GLOBAL,
+    AnalysisWarning,
+    Global,
+    GriddingIssue,
+    Node,
+    Report,
+    analyze,
+    replacement_rates,
+)
 from atrous.analysis.erf import ERF, available_memory, erf
 from atrous.analysis.trace import Call, Trace, trace
 
 __all__ = [
     "ERF",
     "GLOBAL",
+    "AnalysisWarning",
     "Call",
+    "Global",
     "GriddingIssue",
     "Node",
     "Report",

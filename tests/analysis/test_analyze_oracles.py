@@ -11,7 +11,7 @@ stride, padding, dilation, ceil mode) while the analysis sees the max pool.
 
 Covered: random chains (1-D and 2-D) of torch.nn layers, random DAGs merged by ``+`` and by
 ``torch.cat`` (support = union, alignment notes exactly when the branch centres differ),
-agreement of the fx and hook tracers and the fallback between them, global operations,
+agreement of the meta-device and real-input traces and the fallback between them, global operations,
 unknown operations and user declarations, and Luo et al.'s uniform-weight ERF variance
 ``n (k^2 - 1) / 12``.
 """
@@ -280,25 +280,25 @@ def _check_chain(seed: int, nd: int) -> None:
     model, in_shape, exact, factor = random_chain(seed, nd)
     oracle = oracle_of(model)
     rng = random.Random(seed)
-    reports = {m: analyze(model, in_shape, method=m) for m in ("fx", "hooks")}
+    reports = {m: analyze(model, in_shape, method=m) for m in ("meta", "real")}
     out_shape = tuple(oracle(positive_input(in_shape)).shape)
     for method, report in reports.items():
         assert report.trace.method == method
         assert report.unknown == [], [(n.name, n.op, n.notes) for n in report.unknown]
         assert tuple(report.node().shape) == out_shape
         assert not any("differs from the spec" in note for n in report.nodes for note in n.notes)
-    report = reports["fx"]
+    report = reports["meta"]
     assert_support_matches(report, oracle, in_shape, rng, count=8, paths_factor=factor if exact else None)
     # every intermediate layer too, against the oracle of the chain's prefix
     for i in range(len(model) - 1):
         assert_support_matches(report, oracle[: i + 1], in_shape, rng, count=3, name=str(i))
     # 3. the two tracers agree, node by node and on every field
-    assert node_summary(reports["fx"]) == node_summary(reports["hooks"])
+    assert node_summary(reports["meta"]) == node_summary(reports["real"])
     idx = None if nd == 1 else [0, 1, 2, 5]
     for node in report.nodes:
         if all(isinstance(f, Field) for f in node.fields):
             short = None if idx is None else [i for i in idx if i < min(f.length for f in node.fields)]
-            fields_equal(reports["fx"], reports["hooks"], node.name, short)
+            fields_equal(reports["meta"], reports["real"], node.name, short)
 
 
 @pytest.mark.parametrize("seed", CHAINS_1D)
@@ -472,10 +472,10 @@ def _check_dag(branches: list[str], merge: str, nd: int, n: int, head: bool = Tr
     model = ones_weights(DAG(branches, merge, nd, head=head))
     oracle = oracle_of(model)
     in_shape = (1, 1, *([n] * nd))
-    reports = {m: analyze(model, in_shape, method=m) for m in ("fx", "hooks")}
-    report = reports["fx"]
+    reports = {m: analyze(model, in_shape, method=m) for m in ("meta", "real")}
+    report = reports["meta"]
     assert report.unknown == []
-    assert node_summary(reports["fx"]) == node_summary(reports["hooks"])
+    assert node_summary(reports["meta"]) == node_summary(reports["real"])
     # the merged field (then the head) is the union that autograd sees
     assert_support_matches(report, oracle, in_shape, random.Random(n), count=10)
     merges = [node for node in report.nodes if node.kind == "merge"]
@@ -573,14 +573,14 @@ def test_dag_2d_per_axis_alignment() -> None:
 # --------------------------------------------------------------------------- 3. tracers
 
 
-@pytest.mark.parametrize("method", ["auto", "fx", "hooks"])
+@pytest.mark.parametrize("method", ["auto", "meta", "real"])
 def test_analyze_float64_model(method: str) -> None:
     report = analyze(nn.Conv1d(1, 1, 3).double(), (1, 1, 8), method=method)
     assert report.field()[0].support(0) == (0, 1, 2)
 
 
 class ShapeBranch(nn.Module):
-    """Control flow on the input's size: fx cannot trace it, the meta run can."""
+    """Control flow on the input's size: the meta run follows it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -611,31 +611,29 @@ class ValueBranch(nn.Module):
 
 
 @pytest.mark.parametrize("n", [12, 30])
-def test_auto_falls_back_to_hooks_on_shape_dependent_control_flow(n: int) -> None:
+def test_shape_dependent_control_flow_runs_on_meta(n: int) -> None:
     model = ones_weights(ShapeBranch())
-    with pytest.raises(SpecError, match=r"torch\.fx could not trace"):
-        analyze(model, (1, 1, n), method="fx")
     report = analyze(model, (1, 1, n))
-    assert report.trace.method == "hooks"
-    assert report.trace.failure
+    assert report.trace.method == "meta"
+    assert not report.trace.failure
     assert report.unknown == []
     used = "a" if n > 16 else "b"
     assert [node.name for node in report.nodes] == ["(input)", used, "c"]
     assert_support_matches(report, oracle_of(model), (1, 1, n), random.Random(0), paths_factor=1)
-    fields_equal(report, analyze(model, (1, 1, n), method="hooks"))
+    fields_equal(report, analyze(model, (1, 1, n), method="real"))
 
 
-def test_auto_falls_back_to_hooks_on_value_dependent_control_flow() -> None:
+def test_auto_falls_back_to_a_real_input_on_value_dependent_control_flow() -> None:
     model = ones_weights(ValueBranch())
-    with pytest.raises(SpecError):
-        analyze(model, (1, 1, 20), method="fx")
+    with pytest.raises(SpecError, match="cannot run on the meta device"):
+        analyze(model, (1, 1, 20), method="meta")
     report = analyze(model, (1, 1, 20))
-    assert report.trace.method == "hooks"
+    assert report.trace.method == "real"
     assert report.trace.failure
     assert_support_matches(report, oracle_of(model), (1, 1, 20), random.Random(0), paths_factor=1)
 
 
-def test_fx_and_hooks_agree_on_builtin_style_blocks() -> None:
+def test_meta_and_real_traces_agree_on_builtin_style_blocks() -> None:
     """A residual block with a strided shortcut, functional calls and in-place ops."""
 
     class Block(nn.Module):
@@ -653,7 +651,7 @@ def test_fx_and_hooks_agree_on_builtin_style_blocks() -> None:
 
     model = ones_weights(Block())
     shape = (1, 2, 17, 14)
-    r_fx, r_hooks = analyze(model, shape, method="fx"), analyze(model, shape, method="hooks")
+    r_fx, r_hooks = analyze(model, shape, method="meta"), analyze(model, shape, method="real")
     assert node_summary(r_fx) == node_summary(r_hooks)
     fields_equal(r_fx, r_hooks)
     # F.max_pool2d is a functional call: the oracle swaps it through a flag-free copy
@@ -705,7 +703,7 @@ def _every_input(model: nn.Module, shape: tuple[int, ...], out_index: tuple[int,
     return bool((g != 0).all())
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 def test_image_pooling_branch_is_global(method: str) -> None:
     model = ones_weights(ImagePool())
     shape = (1, 2, 9, 11)
@@ -721,7 +719,7 @@ def test_image_pooling_branch_is_global(method: str) -> None:
     assert report.unknown == []
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 def test_linear_after_flatten_is_global(method: str) -> None:
     model = ones_weights(FlattenLinear((7, 6)))
     report = analyze(model, (1, 1, 7, 6), method=method)
@@ -731,7 +729,7 @@ def test_linear_after_flatten_is_global(method: str) -> None:
     assert report.unknown == []
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 @pytest.mark.parametrize("dims", [(2, 3), (-2, -1), (-1, -2)])
 @pytest.mark.parametrize("keepdim", [False, True])
 def test_mean_over_space_is_global(method: str, dims: tuple[int, ...], keepdim: bool) -> None:
@@ -741,7 +739,7 @@ def test_mean_over_space_is_global(method: str, dims: tuple[int, ...], keepdim: 
     assert _every_input(model, (1, 1, 8, 10), (0, 0, 0, 0) if keepdim else (0, 0))
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 def test_mean_over_one_axis_keeps_the_other_exact(method: str) -> None:
     model = ones_weights(SpatialMean((-1,), True))
     shape = (1, 1, 9, 10)
@@ -758,7 +756,7 @@ def test_mean_over_one_axis_keeps_the_other_exact(method: str) -> None:
         assert (g[0, 0, rows] != 0).all()  # every column of those rows: global along axis 1
 
 
-# --------------------------------------------------------------------------- 5. unknown ops
+# --------------------------------------------------------------------------- 5. unknown and known-global ops
 
 
 class Roll(nn.Module):
@@ -769,6 +767,18 @@ class Roll(nn.Module):
 class RollTwice(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.roll(torch.roll(x, 1, -1), -1, -1)
+
+
+class Flip(nn.Module):
+    """Not shift-equivariant, not known: the analysis must say 'unknown'."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flip(x, [-1])
+
+
+class FlipTwice(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flip(torch.flip(x, [-1]), [-1])
 
 
 class FFTReal(nn.Module):
@@ -791,7 +801,7 @@ class Body(nn.Module):
 
 
 def _wrapped(mix: nn.Module, nd: int = 1) -> nn.Module:
-    """conv k3 -> body.mix -> conv k3 d2 (the unknown op sits at path '1.mix')."""
+    """conv k3 -> body.mix -> conv k3 d2 (the op under test sits at path '1.mix')."""
     return ones_weights(nn.Sequential(CONV[nd](1, 1, 3), Body(mix), CONV[nd](1, 1, 3, dilation=2)))
 
 
@@ -799,15 +809,27 @@ def _expected(extra: list, n: int):
     return receptive_field([ConvSpec(3), *extra, ConvSpec(3, dilation=2)], input_size=n)[-1]
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
-def test_unknown_op_is_reported_and_declarations_fix_it(method: str) -> None:
+@pytest.mark.parametrize("method", ["meta", "real"])
+def test_roll_is_an_exact_circular_shift(method: str) -> None:
     n = 20
     model = _wrapped(Roll())
+    report = analyze(model, (1, 1, n), method=method)
+    assert report.unknown == []
+    assert_support_matches(report, oracle_of(model), (1, 1, n), random.Random(0), paths_factor=1)
+
+
+@pytest.mark.parametrize("method", ["meta", "real"])
+def test_unknown_op_is_reported_and_declarations_fix_it(method: str) -> None:
+    n = 20
+    model = _wrapped(Flip())
     report = analyze(model, (1, 1, n), method=method)  # does not crash
-    assert [(u.name, u.op) for u in report.unknown] == [("1/mix", "roll")]
-    assert any("roll" in note for note in report.unknown[0].notes)
-    assert "roll" in report.to_json()
-    for key in ("1.mix", "roll"):
+    assert [(u.name, u.op) for u in report.unknown] == [("1/mix", "flip")]
+    assert any("flip" in note and "specs=" in note for note in report.unknown[0].notes)
+    assert report.node().rf() == ["?"]
+    with pytest.raises(SpecError, match=r"unknown.*1/mix.*flip"):
+        report.field()
+    assert "flip" in report.to_json()
+    for key in ("1.mix", "flip"):
         declared = analyze(model, (1, 1, n), method=method, specs={key: "pointwise"})
         assert declared.unknown == []
         assert "declared by the user" in declared.node("1/mix").notes
@@ -824,21 +846,14 @@ def test_unknown_op_is_reported_and_declarations_fix_it(method: str) -> None:
     got = declared.field()[0]
     assert [got.support(y) for y in range(got.length)] == [want.support(y) for y in range(want.length)]
     assert [got.paths(y) for y in range(got.length)] == [want.paths(y) for y in range(want.length)]
-    # the declaration is a superset of the truth: roll(x, 1) reads y - 1 (mod n), inside k3 p1
-    # except where it wraps around
-    g = grads(oracle_of(model), (1, 1, n), [(y,) for y in range(got.length)])
-    for y in range(got.length):
-        true = {p[0] for p in nonzero_set(g[y])}
-        inside = {p for p in true if p in got.support(y)}
-        assert len(true - inside) <= 3  # the wrapped taps only
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 def test_unknown_op_in_2d(method: str) -> None:
-    model = _wrapped(Roll(), nd=2)
+    model = _wrapped(Flip(), nd=2)
     shape = (1, 1, 12, 13)
     report = analyze(model, shape, method=method)
-    assert [u.op for u in report.unknown] == ["roll"]
+    assert [u.op for u in report.unknown] == ["flip"]
     spec = ConvSpec((1, 3), padding=(0, 1))
     declared = analyze(model, shape, method=method, specs={"1.mix": spec})
     assert declared.unknown == []
@@ -848,49 +863,33 @@ def test_unknown_op_in_2d(method: str) -> None:
         assert [got[a].support(y) for y in range(got[a].length)] == [want[a].support(y) for y in range(want[a].length)]
 
 
-@pytest.mark.parametrize("method", ["fx", "hooks"])
-def test_unknown_op_that_changes_the_size(method: str) -> None:
-    """rfft changes the length: the field downstream is unknown ('?'), not guessed; declaring
-    the module global makes the output global."""
-    model = _wrapped(RFFTAbs())
+@pytest.mark.parametrize("method", ["meta", "real"])
+@pytest.mark.parametrize("mix", [RFFTAbs, FFTReal])
+def test_fft_is_global(method: str, mix: type) -> None:
+    """fft / rfft read the whole axis (rfft changes the length too): the output is global,
+    exactly as autograd says; declaring the module pointwise overrides it."""
+    model = _wrapped(mix())
     report = analyze(model, (1, 1, 20), method=method)
-    assert "fft_rfft" in [u.op for u in report.unknown]
-    assert report.node().rf() == ["?"]
-    with pytest.raises(SpecError, match="unknown"):
+    assert report.unknown == []
+    assert report.node().rf() == ["global"]
+    with pytest.raises(SpecError, match=r"global.*fft"):
         report.field()
-    declared = analyze(model, (1, 1, 20), method=method, specs={"1.mix": "global"})
-    assert declared.node().rf() == ["global"]
-    assert "fft_rfft" not in [u.op for u in declared.unknown]
+    out = report.node().shape[-1]
+    if mix is RFFTAbs:  # |X_j| moves with every input (Re X_j alone has exact zeros: cos(2 pi j p / n))
+        for y in (0, out - 1):
+            assert _every_input(model, (1, 1, 20), (0, 0, y))
+    if mix is FFTReal:
+        declared = analyze(model, (1, 1, 20), method=method, specs={"1.mix": "pointwise"})
+        assert declared.unknown == []
+        want = _expected([], 20)
+        got = declared.field()[0]
+        assert [got.support(y) for y in range(got.length)] == [want.support(y) for y in range(want.length)]
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        pytest.param(
-            "fx",
-        ),
-        pytest.param(
-            "hooks",
-        ),
-    ],
-)
-def test_unknown_fft_real_declared_pointwise(method: str) -> None:
-    n = 20
-    model = _wrapped(FFTReal())
-    report = analyze(model, (1, 1, n), method=method)
-    assert "fft_fft" in [u.op for u in report.unknown]
-    declared = analyze(model, (1, 1, n), method=method, specs={"1.mix": "pointwise"})
-    assert declared.unknown == [], [(u.name, u.op) for u in declared.unknown]
-    assert declared.node("2").op == "conv1d"
-    want = _expected([], n)
-    got = declared.field()[0]
-    assert [got.support(y) for y in range(got.length)] == [want.support(y) for y in range(want.length)]
-
-
-@pytest.mark.parametrize("method", ["fx", "hooks"])
+@pytest.mark.parametrize("method", ["meta", "real"])
 def test_declared_spec_of_a_module_making_two_calls(method: str) -> None:
     n = 20
-    model = _wrapped(RollTwice())
+    model = _wrapped(FlipTwice())
     spec = ConvSpec(3, padding=1)
     declared = analyze(model, (1, 1, n), method=method, specs={"1.mix": spec})
     assert declared.unknown == []

@@ -1,0 +1,169 @@
+"""Which tensor dimensions carry which spatial axes: layouts through permutes and reshapes.
+
+A traced tensor's dimensions are labelled with *factors*. A dimension is a mixed-radix
+product of factors (outer to inner); each factor is one of
+
+- ``b``: batch (samples never mix through it),
+- ``c``: channels or features (any op may mix them: they do not move a field),
+- ``s``: positions along spatial axis ``axis`` of the network input, ``stride`` positions per
+  step (a whole axis is one ``s`` factor of stride 1; Swin's windows split an axis into an
+  outer factor of stride ``ws`` and an inner one of stride 1),
+- ``m``: a dimension whose entries have been *mixed in advance* (the second token dimension
+  of attention scores): its index is no position, and an op that picks single entries of it
+  makes the field unknown,
+- ``x``: an expanded dimension (``expand``): the value is the same along it, so it broadcasts
+  against any other labels.
+
+``permute`` / ``transpose`` / ``movedim`` move dimensions; ``view`` / ``reshape`` / ``flatten``
+/ ``unflatten`` / ``squeeze`` / ``unsqueeze`` regroup the factors in order (splitting one where
+a new dimension boundary falls inside it). A regrouping that no factorisation explains returns
+``None`` (the analysis then says the field is unknown, naming the node).
+
+Examples:
+    >>> lay = initial((2, 8, 12), 1)
+    >>> describe(lay)
+    'b2 | c8 | s0:12'
+    >>> describe(reshape(permute(lay, (0, 2, 1)), (2, 3, 4, 8)))
+    'b2 | s0:3*4 | s0:4 | c8'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Dim", "Factor", "Layout", "axis_factors", "describe", "initial", "permute", "reshape", "whole_axis"]
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of a dimension (see the module docstring)."""
+
+    kind: str  # "b", "c", "s", "m" or "x"
+    size: int
+    axis: int = -1
+    stride: int = 1
+
+    def split(self, outer: int) -> tuple[Factor, Factor]:
+        """``(outer part, inner part)`` with ``outer * inner == size``."""
+        inner = self.size // outer
+        if self.kind == "s":
+            return Factor("s", outer, self.axis, self.stride * inner), Factor("s", inner, self.axis, self.stride)
+        return Factor(self.kind, outer, self.axis), Factor(self.kind, inner, self.axis)
+
+    def __str__(self) -> str:
+        if self.kind == "s":
+            return f"s{self.axis}:{self.size}" + (f"*{self.stride}" if self.stride != 1 else "")
+        return f"{self.kind}{self.size}"
+
+
+Dim = tuple[Factor, ...]
+Layout = tuple[Dim, ...]
+
+
+def dim_size(dim: Dim) -> int:
+    n = 1
+    for f in dim:
+        n *= f.size
+    return n
+
+
+def initial(shape: Sequence[int], nd: int) -> Layout:
+    """The layout of the network input ``(N, C, *spatial)``."""
+    dims: list[Dim] = [canon((Factor("b", shape[0]),)), canon((Factor("c", shape[1]),))]
+    dims += [(Factor("s", n, a, 1),) for a, n in enumerate(shape[2 : 2 + nd])]
+    return tuple(dims)
+
+
+def canon(dim: Dim) -> Dim:
+    """Size-1 factors dropped (except a length-1 axis), adjacent factors that form one range
+    merged (an axis split and regrouped in order is whole again; channel factors fuse)."""
+    out: list[Factor] = []
+    for f in dim:
+        if f.size == 1 and f.kind != "s":
+            continue
+        if out:
+            g = out[-1]
+            if f.kind == g.kind == "s" and f.axis == g.axis and g.stride == f.stride * f.size:
+                out[-1] = Factor("s", g.size * f.size, f.axis, f.stride)
+                continue
+            if f.kind == g.kind and f.kind in ("b", "c", "x"):
+                out[-1] = Factor(f.kind, g.size * f.size)
+                continue
+        out.append(f)
+    return tuple(out)
+
+
+def channels(size: int) -> Dim:
+    """A fresh channel dimension (conv outputs, linear outputs, stacked branches)."""
+    return (Factor("c", size),) if size != 1 else ()
+
+
+def describe(layout: Layout) -> str:
+    return " | ".join(" ".join(str(f) for f in d) or "1" for d in layout)
+
+
+def permute(layout: Layout, perm: Sequence[int]) -> Layout:
+    return tuple(layout[p] for p in perm)
+
+
+def axis_factors(layout: Layout, axis: int) -> list[tuple[int, Factor]]:
+    """``(dimension, factor)`` of every factor of spatial ``axis``, outer to inner."""
+    return [(i, f) for i, d in enumerate(layout) for f in d if f.kind == "s" and f.axis == axis]
+
+
+def whole_axis(dim: Dim, layout: Layout) -> int | None:
+    """The axis this dimension holds whole (one ``s`` factor of stride 1, no other factor of
+    that axis anywhere), or ``None``."""
+    spatial = [f for f in dim if f.kind == "s"]
+    if len(spatial) != 1 or len(dim) != 1 or spatial[0].stride != 1:
+        return None
+    a = spatial[0].axis
+    return a if len(axis_factors(layout, a)) == 1 else None
+
+
+def spatial_axes(dim: Dim) -> set[int]:
+    return {f.axis for f in dim if f.kind == "s"}
+
+
+def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
+    """The layout after a row-major regrouping into ``shape`` (``None``: not a regrouping of
+    whole factors, e.g. a reshape that interleaves two axes)."""
+    queue = [f for d in layout for f in d if f.size != 1]
+    out: list[Dim] = []
+    for n in shape:
+        n = int(n)
+        dim: list[Factor] = []
+        prod = 1
+        while prod < n:
+            if not queue:
+                return None
+            f = queue.pop(0)
+            if n % (prod * f.size) == 0:
+                dim.append(f)
+                prod *= f.size
+            elif n % prod == 0 and f.size % (n // prod) == 0:
+                outer, inner = f.split(n // prod)
+                dim.append(outer)
+                queue.insert(0, inner)
+                prod = n
+            else:
+                return None
+        if prod != n:
+            return None
+        out.append(canon(tuple(dim)))
+    if queue:
+        return None
+    return tuple(out)
+
+
+def same(a: Dim, b: Dim) -> bool:
+    """Two dimension labels are the same (up to size-1 factors and merged ranges)."""
+    return canon(a) == canon(b)
+
+
+def resize(dim: Dim, size: int) -> Dim:
+    """A dimension of channels or batch whose extent changed (a channel slice, a repeat)."""
+    kinds = {f.kind for f in dim}
+    kind = "b" if kinds == {"b"} else "c"
+    return (Factor(kind, size),) if size != 1 else ()
