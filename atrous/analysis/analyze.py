@@ -26,7 +26,7 @@ from torch import nn
 
 from atrous.analysis.interpret import Interpreter
 from atrous.analysis.report import GLOBAL, AnalysisWarning, Global, GriddingIssue, Node, Report, replacement_rates
-from atrous.analysis.trace import trace
+from atrous.analysis.trace import Trace, trace
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, LayerSpec, PoolSpec, UpsampleSpec
 
@@ -82,6 +82,8 @@ def analyze(
     *,
     specs: Mapping[str, LayerSpec | str] | None = None,
     method: str = "auto",
+    input_layout: str | None = None,
+    output: str | int | None = None,
 ) -> Report:
     """Trace ``model`` and compute exact receptive fields at every node.
 
@@ -94,7 +96,15 @@ def analyze(
             ``ConvSpec`` / ``PoolSpec`` / ``UpsampleSpec``, ``"pointwise"`` or ``"global"``.
             A declared module is one step, whatever calls it makes.
         method: ``"auto"`` (the meta device, a real random input if the model cannot run
-            there), ``"meta"`` or ``"real"``.
+            there or its answer needs constant values, e.g. an attention mask), ``"meta"`` or
+            ``"real"``.
+        input_layout: one letter per input dimension: ``N`` batch, ``C`` channels, any other
+            letter a spatial axis (numbered in order). Default ``"NL"`` for a rank-2 input
+            (raw audio), else ``"NC"`` followed by the spatial axes. Channels-last models:
+            ``"NLC"``, ``"NHWC"``.
+        output: which output is the report's output: a key of a dict / ``ModelOutput``
+            (``"last_hidden_state"``), a tuple index, or a node name. Default: the first
+            output that still has a spatial axis (not a loss or a pooled summary).
 
     Returns:
         A :class:`Report`.
@@ -106,7 +116,7 @@ def analyze(
     if not isinstance(model, nn.Module):
         raise SpecError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     modules, ops = _resolve(model, dict(specs or {}))
-    tr = trace(model, input_shape, method, leaves=modules)
+    tr = trace(model, input_shape, method, leaves=modules, input_layout=input_layout)
     if ops:
         seen = {c.func for c in tr.calls}
         missing = [k for k in ops if k not in seen]
@@ -118,5 +128,36 @@ def analyze(
             )
     interp = Interpreter(tr, modules, ops)
     order = interp.run()
-    output = tr.outputs[0] if tr.outputs else order[-1].name
-    return Report(order, output, tr)
+    if interp.needs_values and tr.method == "meta" and method == "auto":
+        # an answer depends on constant values the meta device does not have (a mask)
+        tr = trace(model, input_shape, "real", leaves=modules, input_layout=input_layout)
+        tr.failure = f"values needed: {interp.needs_values}"
+        interp = Interpreter(tr, modules, ops)
+        order = interp.run()
+    return Report(order, _pick_output(tr, order, output), tr)
+
+
+def _pick_output(tr: Trace, order: list[Node], output: str | int | None) -> str:
+    names = {n.name: n for n in order}
+    if output is None:
+        for name in tr.outputs:  # the first output that still has a spatial axis (not a loss)
+            if names[name].spatial:
+                return name
+        return tr.outputs[0] if tr.outputs else order[-1].name
+    if isinstance(output, int) and not isinstance(output, bool):
+        if not 0 <= output < len(tr.outputs):
+            raise SpecError(
+                f"output must be an index in [0, {len(tr.outputs) - 1}] of the model's outputs, got {output}"
+            )
+        return tr.outputs[output]
+    if isinstance(output, str):
+        if output in tr.output_names:
+            return tr.outputs[tr.output_names.index(output)]
+        if output in names:
+            return output
+        close = difflib.get_close_matches(output, tr.output_names + list(names), n=3)
+        raise SpecError(
+            f"output {output!r} is no output key ({', '.join(tr.output_names) or 'none'}) and no node"
+            + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+        )
+    raise SpecError(f"output must be an output key, an index or a node name, got {output!r}")

@@ -11,6 +11,7 @@ dimensions leave fields alone. Anything else is unknown, named, and never guesse
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,10 +49,12 @@ class Interpreter:
         ops: Mapping[str, LayerSpec | str] | None = None,
     ) -> None:
         self.trace = trace
-        self.nd = len(trace.input_shape) - 2
-        self.sizes = tuple(trace.input_shape[2:])
+        self.letters = L.parse_layout(trace.input_layout, len(trace.input_shape))
+        self.sizes = L.spatial_sizes(trace.input_shape, self.letters)
+        self.nd = len(self.sizes)
         self.declared = declared
         self.declared_ops = dict(ops or {})
+        self.needs_values = ""  # set when an answer needs the value of a constant (meta trace)
         self.nodes: dict[str, Node] = {}
         self.misaligned: list[str] = []
 
@@ -62,7 +65,7 @@ class Interpreter:
         inp = Node(INPUT, "input", "input", [], tr.input_shape, None,
                    [Field.identity(n) for n in self.sizes], spatial=self.nd)  # fmt: skip
         inp.why = [None] * self.nd
-        inp.layout = L.initial(tr.input_shape, self.nd)
+        inp.layout = L.initial(tr.input_shape, self.letters)
         self.nodes[INPUT] = inp
         order = [inp]
         for call in tr.calls:
@@ -100,6 +103,9 @@ class Interpreter:
             self._mark_unknown(node, f"{call.func}: {exc}")
         if node.kind != "unknown":
             self._rebase(node)
+        elif not node.notes:
+            reason = next((w for w in node.why if w), f"{call.func}: the field is unknown")
+            node.notes.append(f"{reason}; {_hint(call)}")
         if node.elements:
             for i, (lay, fields, frozen, why) in enumerate(node.elements):
                 sub = Node(node.name, node.op, node.kind, [], (), None, fields, frozen=frozen, why=why, layout=lay)
@@ -168,33 +174,36 @@ class Interpreter:
         factors stay (softmax), else they go (a reduction, a contraction): the returned
         layout has them removed and the remaining factors' strides rescaled."""
         windows: dict[int, int] = {}
+        strided: dict[int, tuple[int, int]] = {}  # axis -> (positions mixed, their stride)
         whole: list[int] = []
         bad: dict[int, str] = {}
         for a in range(self.nd):
-            factors = [
-                (i, j, f) for i, d in enumerate(layout) for j, f in enumerate(d) if f.kind == "s" and f.axis == a
-            ]
-            mixed = [(i, j, f) for i, j, f in factors if (i, j) in picked]
-            if not mixed:
+            factors = sorted(
+                ((i, j, f) for i, d in enumerate(layout) for j, f in enumerate(d) if f.kind == "s" and f.axis == a),
+                key=lambda t: t[2].stride,
+            )
+            flags = [(i, j) in picked for i, j, _ in factors]
+            if not any(flags):
                 continue
-            if len(mixed) == len(factors):
+            if all(flags):
                 whole.append(a)
                 continue
-            inner = sorted(factors, key=lambda t: t[2].stride)
-            p = 1
-            ok = True
-            for k, (i, j, f) in enumerate(inner):
-                if k < len(mixed):
-                    if (i, j) not in picked or f.stride != p:
-                        ok = False
-                        break
-                    p *= f.size
-            if ok and p > 1:
-                windows[a] = p
-            else:
-                bad[a] = f"{node.name}: {reason} mixes positions of axis {a} that are not one window"
+            inner = 0
+            while flags[inner]:
+                inner += 1
+            outer = len(flags)
+            while flags[outer - 1]:
+                outer -= 1
+            if any(flags[inner:outer]):
+                bad[a] = f"{node.name}: {reason} mixes positions of axis {a} that form neither a window nor a stride"
+                continue
+            if inner:
+                windows[a] = math.prod(f.size for _, _, f in factors[:inner])
+            if outer < len(flags):
+                strided[a] = (math.prod(f.size for _, _, f in factors[outer:]), factors[outer][2].stride)
 
         def fn(fields: Fields, why: Why) -> tuple[Fields, Why]:
+            index = (lambda a: a) if self.nd > 1 else (lambda a: None)
             for a in whole:
                 before = fields[a]
                 fields[a] = self._global(before, a)
@@ -203,8 +212,14 @@ class Interpreter:
             for a, p in windows.items():
                 f = fields[a]
                 if isinstance(f, Field):
-                    f = f.then(Axis("pool", p, p), a if self.nd > 1 else None)
-                    fields[a] = f.then(Axis("upsample", 1, p), a if self.nd > 1 else None)
+                    f = f.then(Axis("pool", p, p), index(a))
+                    fields[a] = f.then(Axis("upsample", 1, p), index(a))
+            for a, (m, q) in strided.items():
+                f = fields[a]
+                if isinstance(f, Field):
+                    # every position with the same offset inside the stride: a dilated
+                    # window wide enough to reach both ends, clipped by the borders
+                    fields[a] = f.then(Axis("conv", 2 * m - 1, 1, q, (m - 1) * q, (m - 1) * q), index(a))
             for a, text in bad.items():
                 if not (isinstance(fields[a], Global) and fields[a].whole):  # type: ignore[union-attr]
                     fields[a] = None
@@ -216,6 +231,10 @@ class Interpreter:
             node.notes.append(f"{reason}: global along axis {', '.join(map(str, whole))}")
         if windows:
             node.notes.append(f"{reason}: windows of {', '.join(f'{p} along axis {a}' for a, p in windows.items())}")
+        if strided:
+            node.notes.append(
+                f"{reason}: positions strided by {', '.join(f'{q} along axis {a}' for a, (_, q) in strided.items())}"
+            )
         if stats and whole:
             node.notes.append(
                 "its statistics make the field global; report.field(..., statistics='frozen') holds them fixed"
@@ -535,9 +554,17 @@ class Interpreter:
         x = call.args[0]
         nd = int(call.func[-2])
         rank = len(x.shape)
-        axes = self._op_dims(node, rank, nd)
         out_shape = tuple(call.shape or ())
         lay = node.layout
+        ones = [rank - nd + i for i in range(nd) if out_shape[rank - nd + i] == 1]
+        if len(ones) == nd:
+            # pooling to size 1 mixes each dimension entirely, whatever it holds
+            picked = self._picked(lay, ones)
+            self._mix_factors(node, lay, picked, keep=False, reason=f"{call.func} to size 1")
+            node.kind = "global" if node.kind != "unknown" else "unknown"
+            node.layout = tuple(() if i in ones else d for i, d in enumerate(lay))
+            return
+        axes = self._op_dims(node, rank, nd)
         steps: dict[int, list[tuple[Axis, str]]] = {}
         globals_: set[tuple[int, int]] = set()
         for i, (a, n, m) in enumerate(zip(axes, x.shape[rank - nd :], out_shape[rank - nd :], strict=True)):
@@ -644,8 +671,13 @@ class Interpreter:
             dims[rank - nd - 1] = (
                 L.channels(out_shape[rank - nd - 1]) if not L.spatial_axes(dims[rank - nd - 1]) else dims[rank - nd - 1]
             )
-        for a, size in zip(axes, out_shape[rank - nd :], strict=True):
-            dims.append((Factor("s", size, a, 1),) if a is not None else L.channels(size))
+        for d, a, size in zip(lay[rank - nd :], axes, out_shape[rank - nd :], strict=True):
+            if a is not None:
+                dims.append((Factor("s", size, a, 1),))
+            elif not d or all(fa.kind == "x" for fa in d):
+                dims.append((Factor("x", size),) if size > 1 else ())  # a constant stretched: a broadcast
+            else:
+                dims.append(L.channels(size))
         return tuple(dims)
 
     # ---- pads, crops, indexing
@@ -690,25 +722,28 @@ class Interpreter:
         node.layout = tuple(dims)
 
     def _index_parts(self, index: Any, rank: int) -> list[tuple[int, Any]]:
-        """``(input dimension, index element)`` pairs; ``None`` elements get dimension -1."""
+        """``(input dimension, index element)`` for every output-producing element in order:
+        dimensions an Ellipsis or the end leave alone come as full slices, ``None`` as ``-1``."""
         if not isinstance(index, tuple):
             index = (index,)
         consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
-        if any(
-            isinstance(i, TensorRef) and i.value is not None and i.value.dtype == __import__("torch").bool
-            for i in index
-        ):
-            raise _Unknown("boolean-mask indexing")
         out: list[tuple[int, Any]] = []
         dim = 0
         for i in index:
             if i is Ellipsis:
-                dim += rank - consumed
+                for _ in range(rank - consumed):
+                    out.append((dim, slice(None)))
+                    dim += 1
                 continue
             if i is None:
                 out.append((-1, None))
                 continue
+            if isinstance(i, TensorRef) and i.value is not None and str(i.value.dtype) == "torch.bool":
+                raise _Unknown("boolean-mask indexing")
             out.append((dim, i))
+            dim += 1
+        while dim < rank:
+            out.append((dim, slice(None)))
             dim += 1
         return out
 
@@ -716,18 +751,18 @@ class Interpreter:
         x = call.args[0]
         rank = len(x.shape)
         f = call.func
-        if f == "narrow":
-            dim, start, length = int(get(call, 1, "dim")), number(get(call, 2, "start")), int(get(call, 3, "length"))
-            if start is None:
-                raise _Unknown("narrow at a traced start")
-            dim %= rank
-            parts = [(dim, slice(int(start) % x.shape[dim], int(start) % x.shape[dim] + length))]
-        elif f == "select":
-            dim, i = int(get(call, 1, "dim")), int(get(call, 2, "index"))
-            parts = [(dim % rank, i)]
-        elif f == "index_select":
+        if f in ("narrow", "select", "index_select"):
             dim = int(get(call, 1, "dim")) % rank
-            parts = [(dim, get(call, 2, "index"))]
+            if f == "narrow":
+                start, length = number(get(call, 2, "start")), int(get(call, 3, "length"))
+                if start is None:
+                    raise _Unknown("narrow at a traced start")
+                element: Any = slice(int(start) % x.shape[dim], int(start) % x.shape[dim] + length)
+            elif f == "select":
+                element = int(get(call, 2, "index"))
+            else:
+                element = get(call, 2, "index")
+            parts = [(d, element if d == dim else slice(None)) for d in range(rank)]
         else:
             parts = self._index_parts(call.args[1] if len(call.args) > 1 else None, rank)
         lay = node.layout
@@ -759,6 +794,14 @@ class Interpreter:
                     hi = (length - 1) * step + 1 - n - lo
                     steps[a] = [(Axis("conv", 1, step, 1, lo, hi), "zeros")]
                     dims[dim] = (Factor("s", length, a, 1),)
+                elif L.extended(d):
+                    pre = d[0].size if d[0].kind == "k" else 0
+                    post = d[-1].size if d[-1].kind == "k" else 0
+                    core = tuple(fa for fa in d if fa.kind != "k")
+                    if step != 1 or start > pre or n - (start + length) > post:
+                        raise _Unknown(f"slicing into the positions of dimension {dim} ({L.describe((d,))})")
+                    dims[dim] = (((Factor("k", pre - start),) if pre - start else ()) + core
+                                 + ((Factor("k", post - (n - start - length)),) if post - (n - start - length) else ()))  # fmt: skip
                 elif has_s or has_m:
                     raise _Unknown(f"slicing part of dimension {dim} ({L.describe((d,))})")
                 else:
@@ -766,6 +809,8 @@ class Interpreter:
             elif isinstance(part, int):
                 if a is not None:
                     pinned.append(a)
+                elif L.extended(d) and all(isinstance(node.fields[ax], Global) for ax in L.spatial_axes(d)):
+                    pass  # a constant entry after global mixing: it reads what everything reads
                 elif has_s or has_m:
                     raise _Unknown(f"indexing dimension {dim} ({L.describe((d,))}) at one entry")
                 dims[dim] = None
@@ -798,15 +843,17 @@ class Interpreter:
                     f"picks one position of axis {', '.join(map(str, pinned))}: the field is no longer shift-equivariant"
                 )
         out_shape = tuple(call.shape or ())
-        kept = [d for d in dims if d is not None]
-        if len(kept) == len(out_shape):
-            node.layout = tuple(kept)
-            return
-        # None / advanced indices insert dimensions: rebuild by matching sizes in order
-        rebuilt = L.reshape(tuple(kept), out_shape)
-        if rebuilt is None:
+        out: list[Dim] = []
+        for dim, part in parts:
+            if dim < 0:
+                out.append(())
+            elif isinstance(part, TensorRef):
+                out.extend(L.channels(n) for n in part.shape)
+            elif dims[dim] is not None:
+                out.append(dims[dim])  # type: ignore[arg-type]
+        if tuple(L.dim_size(d) for d in out) != out_shape:
             raise _Unknown(f"cannot follow the dimensions of this indexing ({x.shape} -> {out_shape})")
-        node.layout = rebuilt
+        node.layout = tuple(out)
 
     # ---- layouts
 
@@ -1103,13 +1150,22 @@ class Interpreter:
             return None
         raise _Unknown(f"contraction {f}")
 
-    def _einsum(self, node: Node, call: Call, terms: list[str], rhs: str, ops: list[Any]) -> None:
+    def _einsum(
+        self,
+        node: Node,
+        call: Call,
+        terms: list[str],
+        rhs: str,
+        ops: list[Any],
+        out_shape: tuple[int, ...] | None = None,
+    ) -> None:
         """Contractions (einsum semantics): contracted indices mix each operand's dimension;
         output indices take the operand's labels; a second output dimension holding the
         same axis as the first (attention scores) is mixed in advance."""
         if len(terms) != len(ops):
             raise _Unknown("einsum operands and terms differ in number")
-        out_rank = len(call.shape or ())
+        shape_out = tuple(out_shape if out_shape is not None else (call.shape or ()))
+        out_rank = len(shape_out)
         width = max(
             (len(o.shape) - len(t.replace("...", "")) for o, t in zip(ops, terms, strict=True) if "..." in t), default=0
         )
@@ -1185,7 +1241,7 @@ class Interpreter:
                 if tmp.kind == "unknown":
                     node.kind = "unknown"
                 dims[j] = tuple(Factor("m", fa.size, fa.axis) if (fa.kind == "s" and fa.axis == a) else fa for fa in d)
-        node.layout = tuple(d if d is not None else L.channels(n) for d, n in zip(dims, call.shape or (), strict=True))
+        node.layout = tuple(d if d is not None else L.channels(n) for d, n in zip(dims, shape_out, strict=True))
         kind = node.kind
         self._merge_fields(node, [tmp for tmp, _ in per_op])
         if kind == "unknown":
@@ -1195,30 +1251,98 @@ class Interpreter:
         if any(isinstance(v, Global) for v in node.fields) and node.kind != "unknown":
             node.kind = "global"
 
+    def _traced_mask(self, node: Node, mask: Any) -> Node | None:
+        """A mask computed from the input (WavLM's gated position bias) is one more operand of
+        the scores: it can add dependencies, and (counted structurally, as every weight is) it
+        hides none. Returned as a node whose key dimension is mixed in advance."""
+        if not isinstance(mask, TensorRef) or mask.node is None:
+            return None
+        src = self.nodes[mask.node]
+        tmp = Node(node.name, node.op, "pointwise", [], mask.shape, None, list(src.fields))
+        tmp.why, tmp.frozen, tmp.layout = list(src.why), src.frozen, src.layout
+        last = len(mask.shape) - 1
+        self._mix_factors(tmp, src.layout, self._picked(src.layout, [last]), keep=True, reason="attention mask")
+        return tmp
+
+    def _mask(self, node: Node, mask: Any, allowed_when_true: bool) -> str:
+        """What an attention mask does structurally: ``"none"`` (every key is read: a bool
+        mask all allowed, a float mask with finite values only), ``"causal"`` (keys up to the
+        query) or it raises unknown."""
+        if mask is None:
+            return "none"
+        if not isinstance(mask, TensorRef):
+            raise _Unknown(f"attention mask {mask!r}")
+        if mask.node is not None:
+            return "traced"
+        value = mask.value
+        if value is None or value.is_meta:
+            self.needs_values = self.needs_values or node.name
+            raise _Unknown("attention with a mask whose values the meta device does not know")
+        import torch
+
+        allowed = value if value.dtype == torch.bool else torch.isfinite(value)
+        if value.dtype == torch.bool and not allowed_when_true:
+            allowed = ~allowed
+        if allowed.dim() < 2:
+            raise _Unknown("an attention mask of rank < 2")
+        flat = allowed.reshape(-1, *allowed.shape[-2:])
+        if not bool((flat == flat[:1]).all()):
+            raise _Unknown("an attention mask that differs between batch entries or heads")
+        pattern = flat[0]
+        if bool(pattern.all()):
+            return "none"
+        n, m = pattern.shape
+        if n == m and bool((pattern == torch.ones(n, n, dtype=torch.bool).tril()).all()):
+            return "causal"
+        raise _Unknown("an attention mask whose pattern is neither full nor causal (declare the module's field)")
+
+    def _key_padding(self, node: Node, pad: Any) -> None:
+        if pad is None:
+            return
+        if not isinstance(pad, TensorRef) or pad.node is not None:
+            raise _Unknown("attention with a key padding mask computed from the input")
+        if pad.value is None or pad.value.is_meta:
+            self.needs_values = self.needs_values or node.name
+            raise _Unknown("attention with a key padding mask whose values the meta device does not know")
+        import torch
+
+        hidden = pad.value if pad.value.dtype == torch.bool else ~torch.isfinite(pad.value)
+        if bool(hidden.any()):
+            raise _Unknown("attention with a key padding mask that hides keys")
+
     def _fam_attention(self, node: Node, call: Call, ins: list[Node]) -> None:
         f = call.func
         if f == "scaled_dot_product_attention":
             q, k, v = call.args[0], get(call, 1, "key"), get(call, 2, "value")
             mask = get(call, 3, "attn_mask", None)
-            causal = bool(get(call, 5, "is_causal", False))
+            pattern = self._mask(node, mask, allowed_when_true=True)
+            causal = bool(get(call, 5, "is_causal", False)) or pattern == "causal"
             lt = (["...le", "...se"], "...ls")
         else:
             q, k, v = call.args[0], call.args[1], call.args[2]
             mask = get(call, 16, "attn_mask", None)
-            pad_mask = get(call, 14, "key_padding_mask", None)
-            if pad_mask is not None:
-                raise _Unknown("attention with a key padding mask (which positions are read depends on the mask)")
-            causal = bool(get(call, 23, "is_causal", False))
+            pattern = self._mask(node, mask, allowed_when_true=False)
+            self._key_padding(node, get(call, 14, "key_padding_mask", None))
+            causal = pattern == "causal"
             batched = len(q.shape) == 3
             lt = (["lne", "sne"], "nls") if batched else (["le", "se"], "ls")
-        if mask is not None:
-            raise _Unknown("attention with a mask (which positions are read depends on the mask's values)")
+        if causal and pattern == "traced":
+            raise _Unknown("causal attention with a mask computed from the input")
         if causal:
-            return self._causal_attention(node, call, q, k, v)
+            return self._causal_attention(
+                node, call, q, k, v, len(q.shape) - 2 if f == "scaled_dot_product_attention" else 0
+            )
         # scores = q.k, then out = scores.v: k's and v's token dimensions are mixed entirely
         terms, rhs = lt
-        self._einsum(node, call, terms, rhs, [q, k])
+        score_shape = tuple(_score_shape(q.shape, k.shape, f))
+        self._einsum(node, call, terms, rhs, [q, k], score_shape)
         scores = node
+        extra = self._traced_mask(node, mask)
+        if extra is not None:
+            kind = node.kind
+            self._merge_fields(node, [node, extra])
+            node.kind = kind if kind == "unknown" else node.kind
+            node.notes.append("an attention mask computed from the input adds its dependencies")
         if f == "scaled_dot_product_attention":
             out_terms, out_rhs = ["...ls", "...sv"], "...lv"
         else:
@@ -1228,10 +1352,9 @@ class Interpreter:
         holder = Node(node.name + "#scores", "scores", "pointwise", [], (), None, list(scores.fields))
         holder.why, holder.frozen, holder.layout = list(scores.why), scores.frozen, scores.layout
         self.nodes[holder.name] = holder
-        score_shape = tuple(_score_shape(q.shape, k.shape, f))
         sref = TensorRef(holder.name, score_shape)
         kind = node.kind
-        self._einsum(node, tmp_call, out_terms, out_rhs, [sref, v])
+        self._einsum(node, tmp_call, out_terms, out_rhs, [sref, v], tuple(call.shapes[0]) if call.shapes else None)
         del self.nodes[holder.name]
         node.inputs = [n for n in node.inputs if n != holder.name]
         if kind == "unknown":
@@ -1240,15 +1363,14 @@ class Interpreter:
             weights = (holder.layout, list(holder.fields), holder.frozen, list(holder.why))
             node.elements = [(node.layout, list(node.fields), node.frozen, list(node.why)), weights]
 
-    def _causal_attention(self, node: Node, call: Call, q: TensorRef, k: TensorRef, v: TensorRef) -> None:
+    def _causal_attention(self, node: Node, call: Call, q: TensorRef, k: TensorRef, v: TensorRef, qd: int) -> None:
         srcs = [self.nodes[r.node] for r in (q, k, v) if r.node is not None]
-        qd = len(q.shape) - 2
         lay_q = self.nodes[q.node].layout if q.node else None
         if lay_q is None:
             raise _Unknown("causal attention with a constant query")
         a = L.whole_axis(lay_q[qd], lay_q)
         for r in (k, v):
-            if r.node is not None and not L.same(self.nodes[r.node].layout[len(r.shape) - 2], lay_q[qd]):
+            if r.node is not None and not L.same(self.nodes[r.node].layout[qd], lay_q[qd]):
                 raise _Unknown("causal attention whose keys and queries hold different positions")
         if a is None:
             raise _Unknown("causal attention along a dimension that does not hold one whole axis")
@@ -1428,10 +1550,17 @@ class Interpreter:
                 raise _Unknown("concatenation of traced tensors along a spatial axis")
             src = self.nodes[traced[0].node]  # type: ignore[index]
             a = L.whole_axis(along[0], src.layout)
-            if a is None:
-                raise _Unknown("concatenation along part of a spatial axis")
             before = sum(t.shape[dim] for t in tensors[: tensors.index(traced[0])])
             after = out_shape[dim] - before - traced[0].shape[dim]
+            if a is None:
+                if L.extended(along[0]):
+                    raise _Unknown("concatenation along a dimension that already has constant entries")
+                # constants around flattened positions (a class token): the factors stay, the
+                # constant entries are counted beside them
+                ext = ((Factor("k", before),) if before else ()) + along[0] + ((Factor("k", after),) if after else ())
+                node.layout = tuple(ext if i == dim else d for i, d in enumerate(src.layout))
+                node.notes.append(f"concatenation with {before + after} constant entries along dimension {dim}")
+                return
             self._step(node, {a: [(Axis("conv", 1, 1, 1, before, after), "zeros")]})
             node.layout = tuple(
                 (Factor("s", out_shape[dim], a, 1),) if i == dim else d for i, d in enumerate(src.layout)
@@ -1480,6 +1609,35 @@ class Interpreter:
             *tuple((Factor("s", out_shape[dim], a, 1),) if i == dim else dd for i, dd in enumerate(lay)),
             (Factor("m", size),),
         )
+
+    def _fam_embedding(self, node: Node, call: Call, ins: list[Node]) -> None:
+        ids = call.args[0]
+        if any(isinstance(r, TensorRef) and r.node is not None for r in refs(call.args[1:])):
+            raise _Unknown("an embedding table computed from the input")
+        node.layout = (*node.layout, L.channels((call.shape or ())[-1]))
+        node.notes.append("embedding lookup (pointwise in its indices)")
+        del ids
+
+    def _fam_loss(self, node: Node, call: Call, ins: list[Node]) -> None:
+        reduction = call.kwargs.get("reduction", "mean")
+        operands = [r for r in refs(call.args[:2]) if r.node is not None]
+        traced = [self.nodes[r.node] for r in operands if r.node in self.nodes]
+        x = call.args[0]
+        rank = len(x.shape)
+        if len(traced) > 1:
+            self._merge_fields(node, traced)
+            node.kind = "merge"
+        lay = node.layout
+        if reduction == "none":
+            if call.func in ("cross_entropy", "nll_loss"):
+                picked = self._picked(lay, [1] if rank > 1 else [0])
+                node.layout = self._mix_factors(node, lay, picked, keep=False, reason=f"{call.func} over classes")
+                node.layout = tuple(d for i, d in enumerate(node.layout) if i != (1 if rank > 1 else 0))
+            return
+        picked = self._picked(lay, list(range(rank)))
+        self._mix_factors(node, lay, picked, keep=False, reason=f"{call.func} with reduction={reduction!r}")
+        node.layout = ()
+        node.kind = "global" if node.kind != "unknown" else "unknown"
 
     def _fam_unknown(self, node: Node, call: Call, ins: list[Node]) -> None:
         raise _Unknown(f"unknown op {call.func}")
@@ -1533,4 +1691,3 @@ def _score_shape(q: tuple[int, ...], k: tuple[int, ...], f: str) -> tuple[int, .
     if len(q) == 3:
         return (q[1], q[0], k[0])
     return (q[0], k[0])
-

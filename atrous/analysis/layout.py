@@ -12,7 +12,9 @@ product of factors (outer to inner); each factor is one of
   of attention scores): its index is no position, and an op that picks single entries of it
   makes the field unknown,
 - ``x``: an expanded dimension (``expand``): the value is the same along it, so it broadcasts
-  against any other labels.
+  against any other labels,
+- ``k``: constant entries before or after a dimension's factors (a class token concatenated
+  to flattened positions); its ``size`` counts entries, not a product.
 
 ``permute`` / ``transpose`` / ``movedim`` move dimensions; ``view`` / ``reshape`` / ``flatten``
 / ``unflatten`` / ``squeeze`` / ``unsqueeze`` regroup the factors in order (splitting one where
@@ -29,6 +31,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +42,7 @@ __all__ = ["Dim", "Factor", "Layout", "axis_factors", "describe", "initial", "pe
 class Factor:
     """One factor of a dimension (see the module docstring)."""
 
-    kind: str  # "b", "c", "s", "m" or "x"
+    kind: str  # "b", "c", "s", "m", "x" or "k"
     size: int
     axis: int = -1
     stride: int = 1
@@ -52,6 +55,8 @@ class Factor:
         return Factor(self.kind, outer, self.axis), Factor(self.kind, inner, self.axis)
 
     def __str__(self) -> str:
+        if self.kind == "k":
+            return f"+{self.size}"
         if self.kind == "s":
             return f"s{self.axis}:{self.size}" + (f"*{self.stride}" if self.stride != 1 else "")
         return f"{self.kind}{self.size}"
@@ -62,16 +67,64 @@ Layout = tuple[Dim, ...]
 
 
 def dim_size(dim: Dim) -> int:
+    """Entries of a dimension: the product of its factors, plus its constant entries."""
     n = 1
+    extra = 0
     for f in dim:
-        n *= f.size
-    return n
+        if f.kind == "k":
+            extra += f.size
+        else:
+            n *= f.size
+    return n + extra
 
 
-def initial(shape: Sequence[int], nd: int) -> Layout:
-    """The layout of the network input ``(N, C, *spatial)``."""
-    dims: list[Dim] = [canon((Factor("b", shape[0]),)), canon((Factor("c", shape[1]),))]
-    dims += [(Factor("s", n, a, 1),) for a, n in enumerate(shape[2 : 2 + nd])]
+def extended(dim: Dim) -> bool:
+    """A dimension with constant entries before or after its factors (a class token)."""
+    return any(f.kind == "k" for f in dim)
+
+
+def parse_layout(layout: str | None, rank: int) -> str:
+    """Validate an input layout string: ``N`` batch, ``C`` channels, any other letter a
+    spatial axis (numbered in order). Default: ``NL`` for rank 2, ``NC`` + spatial above."""
+    from atrous.errors import SpecError
+
+    if layout is None:
+        if rank == 2:
+            return "NL"
+        if rank >= 3:
+            return "NC" + "".join("LHWDTUVXYZ"[i] if rank - 2 <= 10 else "S" for i in range(rank - 2))
+        raise SpecError(f"an input of rank {rank} needs input_layout (letters: N batch, C channels, others spatial)")
+    if not isinstance(layout, str) or not layout.isalpha() or len(layout) != rank:
+        raise SpecError(
+            f"input_layout must be {rank} letters (N batch, C channels, any other letter a spatial axis), got {layout!r}"
+        )
+    up = layout.upper()
+    if up.count("N") > 1 or up.count("C") > 1:
+        raise SpecError(f"input_layout names at most one batch (N) and one channel (C) dimension, got {layout!r}")
+    if all(ch in "NC" for ch in up):
+        raise SpecError(
+            f"input_layout needs at least one spatial dimension (a letter other than N and C), got {layout!r}"
+        )
+    return up
+
+
+def spatial_sizes(shape: Sequence[int], layout: str) -> tuple[int, ...]:
+    return tuple(n for n, ch in zip(shape, layout, strict=True) if ch not in "NC")
+
+
+def initial(shape: Sequence[int], nd: int | str) -> Layout:
+    """The layout of the network input (``nd`` axes after ``(N, C)``, or a layout string)."""
+    letters = parse_layout(None, len(shape)) if isinstance(nd, int) else nd
+    dims: list[Dim] = []
+    axis = 0
+    for n, ch in zip(shape, letters, strict=True):
+        if ch == "N":
+            dims.append(canon((Factor("b", n),)))
+        elif ch == "C":
+            dims.append(canon((Factor("c", n),)))
+        else:
+            dims.append((Factor("s", n, axis, 1),))
+            axis += 1
     return tuple(dims)
 
 
@@ -80,7 +133,7 @@ def canon(dim: Dim) -> Dim:
     merged (an axis split and regrouped in order is whole again; channel factors fuse)."""
     out: list[Factor] = []
     for f in dim:
-        if f.size == 1 and f.kind != "s":
+        if f.size == 1 and f.kind not in ("s", "k"):
             continue
         if out:
             g = out[-1]
@@ -129,6 +182,23 @@ def spatial_axes(dim: Dim) -> set[int]:
 def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
     """The layout after a row-major regrouping into ``shape`` (``None``: not a regrouping of
     whole factors, e.g. a reshape that interleaves two axes)."""
+    for i, d in enumerate(layout):
+        if extended(d):
+            # a dimension with constant entries regroups with nothing: it must stay whole
+            before = math.prod(dim_size(x) for x in layout[:i])
+            acc, j = 1, 0
+            while j < len(shape) and acc < before:
+                acc *= int(shape[j])
+                j += 1
+            while j < len(shape) and int(shape[j]) == 1 and before == acc and dim_size(d) != 1:
+                j += 1
+            if acc != before or j >= len(shape) or int(shape[j]) != dim_size(d):
+                return None
+            left = reshape(layout[:i], shape[:j]) if i else ()
+            right = reshape(layout[i + 1 :], shape[j + 1 :])
+            if left is None or right is None:
+                return None
+            return (*left, d, *right)
     queue = [f for d in layout for f in d if f.size != 1]
     out: list[Dim] = []
     for n in shape:

@@ -25,6 +25,7 @@
 ``split``      ``split`` / ``chunk`` / ``unbind`` ... (one element node per output)
 ``cat``        ``cat`` / ``stack``; ``item``: one output of a multi-output call;
                ``setitem``: ``x[index] = value``; ``unfold``: ``Tensor.unfold``
+``embedding``  a table lookup (pointwise in its indices); ``loss``: the loss functions
 ``unknown``    anything else: never assumed to be pointwise
 =============  ================================================================================
 """
@@ -55,7 +56,7 @@ _UNARY = {
     # casts and copies
     "to", "float", "double", "half", "bfloat16", "int", "long", "short", "bool", "byte", "char", "type", "cpu", "cuda",
     "contiguous", "clone", "detach", "requires_grad_", "data", "resolve_conj", "resolve_neg", "pin_memory",
-    "as_subclass", "__deepcopy__", "cfloat", "cdouble",
+    "as_subclass", "__deepcopy__", "cfloat", "cdouble", "as_tensor", "asarray", "float_", "view_as_real_copy",
 }  # fmt: skip
 _BINARY = {
     "add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
@@ -101,6 +102,11 @@ _SPLIT = {"split", "chunk", "tensor_split", "unbind", "split_with_sizes", "hspli
 _CAT = {"cat", "concat", "concatenate", "stack", "hstack", "vstack"}
 _INDEX = {"__getitem__", "narrow", "select", "index_select"}
 _PAD = {"pad", "constant_pad_nd"}
+_EMBEDDING = {"embedding"}
+_LOSS = {
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "soft_margin_loss",
+}  # fmt: skip
 
 
 def family(call: Call) -> str:
@@ -137,6 +143,8 @@ def family(call: Call) -> str:
         ("cat", _CAT),
         ("index", _INDEX),
         ("pad", _PAD),
+        ("embedding", _EMBEDDING),
+        ("loss", _LOSS),
     ):
         if base in table:
             return name

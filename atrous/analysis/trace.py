@@ -100,6 +100,8 @@ class Trace:
     outputs: list[str]
     method: str  # "meta" or "real"
     failure: str = ""  # why the meta run failed, when the real run was used
+    input_layout: str | None = None  # letters per input dimension (N, C, spatial)
+    output_names: list[str] = field(default_factory=list)  # key or index of each output
     extra: dict[str, Any] = field(default_factory=dict)
     leaves: dict[str, str] = field(default_factory=dict)  # module path -> how it was kept whole
 
@@ -183,6 +185,20 @@ def _tensor_inputs(args: Any, kwargs: Any) -> list[str]:
         if r.node is not None and r.node not in seen:
             seen.append(r.node)
     return seen
+
+
+def _named_outputs(out: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(key path, value)`` of a model's outputs: dict / ModelOutput keys, tuple indices."""
+    if isinstance(out, torch.Tensor):
+        return [(prefix or "0", out)]
+    items: list[tuple[str, Any]] = []
+    if isinstance(out, dict):
+        for k, v in out.items():
+            items += _named_outputs(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(out, (tuple, list)):
+        for i, v in enumerate(out):
+            items += _named_outputs(v, f"{prefix}.{i}" if prefix else str(i))
+    return items
 
 
 def _outputs_of(out: Any) -> list[Any]:
@@ -402,6 +418,7 @@ def trace(
     *,
     leaves: dict[str, LayerSpec | str] | None = None,
     x: torch.Tensor | None = None,
+    input_layout: str | None = None,
 ) -> Trace:
     """Trace ``model`` on an input of ``input_shape`` (``(N, C, *spatial)``).
 
@@ -420,14 +437,16 @@ def trace(
         raise SpecError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Iterable):
         raise SpecError(f"input shape must be a sequence (N, C, *spatial) of positive sizes, got {input_shape!r}")
-    try:
-        shape = tuple(int(n) for n in input_shape)
-    except (TypeError, ValueError):
+    from atrous.geometry.spec import check_int
+
+    shape = tuple(check_int(f"input_shape[{i}]", n, 1) for i, n in enumerate(input_shape))
+    if len(shape) < (2 if input_layout is None else 1):
         raise SpecError(
-            f"input shape must be a sequence (N, C, *spatial) of positive sizes, got {input_shape!r}"
-        ) from None
-    if len(shape) < 3 or any(n < 1 for n in shape):
-        raise SpecError(f"input shape must be (N, C, *spatial) with positive sizes, got {tuple(input_shape)!r}")
+            f"input shape must be (N, C, *spatial) or (N, L) with positive sizes, got {tuple(input_shape)!r}"
+        )
+    from atrous.analysis.layout import parse_layout
+
+    input_layout = parse_layout(input_layout, len(shape))
     if method == "hooks":
         method = "meta"
     if method not in ("auto", "meta", "real"):
@@ -449,11 +468,14 @@ def trace(
     else:
         rec, out, _ = _run(model, shape, leaves, real=True, x=x)
         used = "real"
-    flat: list[Any] = []
-    _flatten(out if not hasattr(out, "to_tuple") else out.to_tuple(), flat)
-    outputs = [rec.ids[id(t)] for t in flat if isinstance(t, torch.Tensor) and id(t) in rec.ids]
+    outputs: list[str] = []
+    names: list[str] = []
+    for key, t in _named_outputs(out):
+        if isinstance(t, torch.Tensor) and id(t) in rec.ids:
+            outputs.append(rec.ids[id(t)])
+            names.append(key)
     kept = {c.module: ("declared" if c.module in leaves else "spec") for c in rec.calls if c.func == "module"}
-    tr = Trace(INPUT, shape, rec.calls, outputs, used, failure, leaves=kept)
+    tr = Trace(INPUT, shape, rec.calls, outputs, used, failure, input_layout, names, leaves=kept)
     tr.extra["recorder"] = rec
     return tr
 

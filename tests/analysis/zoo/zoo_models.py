@@ -913,4 +913,3 @@ ZOO: dict[str, Entry] = {
     "padding_modes": Entry(lambda: (CircularConv(), (1, 1, 11)), ("field",)),
     "pixel_shuffle_1d": Entry(lambda: (PixelShuffle1d(), (1, 1, 7)), ("field",)),
 }
-
