@@ -423,7 +423,7 @@ class Interpreter:
                 node.layout = tuple(L.channels(n) for n in node.shape)
             if parent.kind == "unknown":
                 node.kind = "unknown"
-                node.notes.append(f"an output of unknown {parent.name}")
+                node.notes.append(f"an output of unknown {parent.name}; {_hint(call)}")
             return
         lay, fields, frozen, why = parent.elements[i]
         node.layout, node.fields, node.frozen, node.why = lay, fields, frozen, why

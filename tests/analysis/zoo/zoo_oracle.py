@@ -46,6 +46,8 @@ def positive(model: nn.Module, seed: int = 0) -> nn.Module:
 def first_tensor(out: Any, key: str | None = None) -> torch.Tensor:
     if key is not None:
         return out[key]
+    if hasattr(out, "to_tuple"):  # a transformers ModelOutput: its first non-scalar tensor
+        out = [v for v in out.to_tuple() if isinstance(v, torch.Tensor) and v.dim() > 1] or out.to_tuple()
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, dict):
@@ -146,10 +148,14 @@ def brute_support(
     pick: Any = None,
     frozen: bool = False,
     samples: int = 2,
+    input_layout: str | None = None,
 ) -> set[tuple[int, ...]]:
     """Input positions (spatial multi-indices) that the node's entries at ``position`` (axis
     -> index) depend on, by autograd. ``pick(model, x)`` returns the node's tensor."""
-    nd = len(input_shape) - 2
+    from atrous.analysis.layout import parse_layout
+
+    letters = parse_layout(input_layout, len(input_shape))
+    other = tuple(i for i, ch in enumerate(letters) if ch in "NC")
     g = torch.Generator().manual_seed(1)
     found: set[tuple[int, ...]] = set()
     for s in range(samples):
@@ -164,9 +170,8 @@ def brute_support(
         sel = y[torch.meshgrid(*idx, indexing="ij")]
         w = torch.rand(sel.shape, generator=torch.Generator().manual_seed(100 + s), dtype=torch.float64) + 0.5
         (grad,) = torch.autograd.grad((sel * w).sum(), x)
-        mag = grad.abs().sum(dim=(0, 1))
+        mag = grad.abs().sum(dim=other) if other else grad.abs()
         found |= {tuple(int(v) for v in p) for p in torch.nonzero(mag)}
-    del nd
     return found
 
 
