@@ -18,6 +18,10 @@ from typing import Any
 
 from atrous.geometry import *  # noqa: F403
 from atrous.geometry import __all__ as _geometry_all
+from atrous.geometry.spec import register_spec_reader as _register
+
+# torch layers describe themselves to the core through a reader loaded on first use
+_register("torch.", "atrous.analysis.modules:spec_of_module")
 
 __version__ = "0.1.0"
 

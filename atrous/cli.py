@@ -510,8 +510,8 @@ def _input_shape(a: argparse.Namespace, default: tuple[int, ...] | None) -> tupl
         return default
     shape = _size(a.input, "input shape")
     shape = shape if isinstance(shape, tuple) else (shape,)
-    if len(shape) < 3:
-        raise CLIError(f"--input must be (N, C, *spatial), e.g. 1,3,224,224; got {a.input!r}")
+    if len(shape) < (3 if getattr(a, "input_layout", None) is None else 1) and len(shape) != 2:
+        raise CLIError(f"--input must be (N, C, *spatial) or (N, L), e.g. 1,3,224,224; got {a.input!r}")
     return shape
 
 
@@ -538,10 +538,17 @@ def _erf_summary(e: Any) -> dict[str, Any]:
 
 def cmd_analyze(a: argparse.Namespace) -> int:
     from atrous.analysis import analyze, erf
+    from atrous.analysis.analyze import parse_declaration
 
+    specs = {}
+    for item in a.specs or []:
+        name, sep, decl = item.partition("=")
+        if not sep or not name.strip():
+            raise CLIError(f"--specs takes NAME=DECLARATION (e.g. block.op=pointwise), got {item!r}")
+        specs[name.strip()] = parse_declaration(decl)
     model, default = _load_model(a.model, a.weights, meta=not a.erf)
     shape = _input_shape(a, default)
-    report = analyze(model, shape)
+    report = analyze(model, shape, specs=specs, input_layout=a.input_layout, output=a.output)
     e = erf(model, shape, samples=a.samples) if a.erf else None
     if a.json:
         data = json.loads(report.to_json(all_nodes=a.all))
@@ -554,7 +561,7 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     out = report.node()
     c.print(
         f"output {out.name}: RF {', '.join(map(str, out.rf()))} (traced with {report.trace.method}"
-        + (f"; fx failed: {report.trace.failure}" if report.trace.failure else "")
+        + (f"; the meta run failed: {report.trace.failure}" if report.trace.failure else "")
         + ")"
     )
     for issue in report.gridding[-3:] if report.gridding else []:
@@ -734,6 +741,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--erf", action="store_true", help="also measure the effective receptive field")
     p.add_argument("--samples", type=int, default=16, help="random inputs for --erf (default 16)")
     p.add_argument("--all", action="store_true", help="also list pointwise and reshaping nodes")
+    p.add_argument(
+        "--specs",
+        action="append",
+        metavar="NAME=DECL",
+        help="declare a module (path or module:Class) or op: pointwise, global, conv(3, padding=1), "
+        "pool(2), upsample(2) (repeatable)",
+    )
+    p.add_argument("--input-layout", help="letters per input dimension: N batch, C channels, others spatial (NLC)")
+    p.add_argument("--output", help="which output: a key of a dict output, an index or a node name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_analyze)
 

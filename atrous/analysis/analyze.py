@@ -30,9 +30,55 @@ from atrous.analysis.trace import Trace, trace
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, LayerSpec, PoolSpec, UpsampleSpec
 
-__all__ = ["GLOBAL", "AnalysisWarning", "Global", "GriddingIssue", "Node", "Report", "analyze", "replacement_rates"]
+__all__ = [
+    "GLOBAL",
+    "AnalysisWarning",
+    "Global",
+    "GriddingIssue",
+    "Node",
+    "Report",
+    "analyze",
+    "parse_declaration",
+    "replacement_rates",
+]
 
 DECLARATIONS = ("pointwise", "global")
+
+
+_SPEC_CALLS = {"conv": ConvSpec, "pool": PoolSpec, "upsample": UpsampleSpec}
+
+
+def parse_declaration(text: str) -> LayerSpec | str:
+    """A declaration written as text (the CLI's ``--specs NAME=DECL``): ``pointwise``,
+    ``global``, or a call ``conv(3, padding=1, dilation=2)``, ``pool(2, stride=2,
+    mode="avg")``, ``upsample(2, mode="linear")`` with literal arguments.
+
+    Examples:
+        >>> parse_declaration("conv(3, padding=(2, 0), dilation=2)")
+        ConvSpec(kernel_size=3, padding=((2, 0),), dilation=2)
+        >>> parse_declaration("pointwise")
+        'pointwise'
+    """
+    import ast
+
+    text = text.strip()
+    if text in DECLARATIONS:
+        return text
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        tree = None
+    if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name) or tree.func.id not in _SPEC_CALLS:
+        raise SpecError(f"a declaration must be pointwise, global, conv(...), pool(...) or upsample(...), got {text!r}")
+    try:
+        args = [ast.literal_eval(x) for x in tree.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg is not None}
+    except ValueError:
+        raise SpecError(f"the arguments of a declaration must be literals, got {text!r}") from None
+    try:
+        return _SPEC_CALLS[tree.func.id](*args, **kwargs)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise SpecError(f"declaration {text!r}: {exc}") from None
 
 
 def _check_declaration(key: str, value: object) -> LayerSpec | str:
@@ -68,10 +114,10 @@ def _resolve(
         elif "." not in key and key.replace("_", "").isalnum() and not key[0].isdigit():
             ops[key] = decl  # an op name: checked against the trace
         else:
-            close = difflib.get_close_matches(key, sorted(paths), n=3)
+            close = difflib.get_close_matches(key, sorted(paths), n=3) or sorted(paths)[:5]
             raise SpecError(
                 f"specs key {key!r} names no module of the model"
-                + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+                + (f"; modules include {', '.join(map(repr, close))}" if close else "")
             )
     return modules, ops
 
@@ -121,7 +167,8 @@ def analyze(
         seen = {c.func for c in tr.calls}
         missing = [k for k in ops if k not in seen]
         if missing:
-            close = difflib.get_close_matches(missing[0], sorted(seen), n=3)
+            known = sorted(seen) + sorted(n for n, _ in model.named_modules() if n)
+            close = difflib.get_close_matches(missing[0], known, n=3) or known[:5]
             raise SpecError(
                 f"specs key {missing[0]!r} names no module of the model and no op it calls"
                 + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")

@@ -50,7 +50,8 @@ class ERF:
         sigma: standard deviation of each axis's marginal: the Gaussian fit's sigma.
         radii: mass fraction -> the smallest Euclidean radius around ``centre`` holding it.
         axis_radii: mass fraction -> per-axis radius of each marginal holding it.
-        trf: the theoretical receptive field size per axis (``None`` on a global axis).
+        trf: per axis, the theoretical field of this output clipped to the input: the extent
+            of its exact support (``None`` on a global axis).
         samples: inputs averaged.
     """
 
@@ -123,6 +124,8 @@ def erf(
     batch_size: int | None = None,
     seed: int = 0,
     max_memory: int | None = None,
+    input_layout: str | None = None,
+    output: str | int | None = None,
 ) -> ERF:
     """The effective receptive field of one output of ``model``.
 
@@ -138,6 +141,8 @@ def erf(
         seed: seed of the random inputs and re-initialisations.
         max_memory: refuse before allocating when the estimate exceeds this many bytes
             (default: half of the memory available now).
+        input_layout, output: as for :func:`~atrous.analysis.analyze` (channels-last inputs,
+            a dict / ``ModelOutput`` key).
 
     Returns:
         An :class:`ERF`.
@@ -145,43 +150,73 @@ def erf(
     Raises:
         SpecError: a bad argument, or an estimate above ``max_memory`` (the message gives both).
     """
-    shape = tuple(int(n) for n in input_shape)
-    if len(shape) < 3:
-        raise SpecError(f"input_shape must be (N, C, *spatial), got {tuple(input_shape)!r}")
+    from atrous.analysis.layout import entries, parse_layout
+    from atrous.geometry.spec import check_int
+
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise SpecError(f"input_shape must be a sequence (N, C, *spatial), got {input_shape!r}")
+    shape = tuple(check_int(f"input_shape[{i}]", n, 1) for i, n in enumerate(input_shape))
+    letters = parse_layout(input_layout, len(shape))
+    if "N" not in letters:
+        raise SpecError(f"erf draws a batch of inputs: input_layout needs a batch dimension N, got {letters!r}")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise SpecError(f"samples must be an integer >= 1, got {samples!r}")
     if isinstance(reinit, bool) or not isinstance(reinit, int) or reinit < 0:
         raise SpecError(f"reinit must be an integer >= 0, got {reinit!r}")
-    report = analyze(model, (1, *shape[1:]))
+    nb = letters.index("N")
+    one = tuple(1 if i == nb else n for i, n in enumerate(shape))
+    report = analyze(model, one, input_layout=letters, output=output)
     out_node = report.node()
-    trf = tuple(f.size if isinstance(f, Field) else None for f in out_node.fields)
-    per_sample = sum(math.prod(n.shape[1:]) for n in report.nodes if n.shape) * 4 * 3  # activations, grads, temps
-    per_sample += math.prod(shape[1:]) * 4 * 2
+    lay = out_node.layout
+    out_sizes: dict[int, int] = {}
+    for d in lay:
+        for fa in d:
+            if fa.kind == "s":
+                out_sizes[fa.axis] = out_sizes.get(fa.axis, 1) * fa.size
+    present = sorted(out_sizes)
+    per_sample = sum(math.prod(n.shape) for n in report.nodes if n.shape) * 4 * 3  # activations, grads, temps
+    per_sample += math.prod(one) * 4 * 2
     limit = available_memory() // 2 if max_memory is None else int(max_memory)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) * (2 if reinit else 1)
-    bs = samples if batch_size is None else int(batch_size)
-    if bs < 1:
+    bs = samples if batch_size is None else batch_size
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if batch_size is None:
         bs = max(1, min(samples, (limit - param_bytes) // max(per_sample, 1)))
     need = per_sample * bs + param_bytes
     if need > limit:
         raise SpecError(
-            f"the ERF of this model at input {shape[1:]} needs about {need / 2**30:.2f} GiB "
+            f"the ERF of this model at input {shape} needs about {need / 2**30:.2f} GiB "
             f"(batch {bs}); at most {limit / 2**30:.2f} GiB is allowed: lower batch_size or the input size, "
             "or raise max_memory"
         )
-    out_shape = out_node.shape
-    out_spatial = tuple(out_shape[2:]) if len(out_shape) > 2 else ()
     if output_index is None:
-        index = tuple(n // 2 for n in out_spatial)
+        position = {a: out_sizes[a] // 2 for a in present}
     else:
-        index = tuple(int(i) for i in output_index)
-        if len(index) != len(out_spatial) or any(not 0 <= i < n for i, n in zip(index, out_spatial)):
+        index = tuple(output_index)
+        if len(index) != len(present) or any(
+            isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < out_sizes[a]
+            for i, a in zip(index, present, strict=False)
+        ):
             raise SpecError(
-                f"output_index must be a position in the output's spatial size {out_spatial}, got {tuple(output_index)!r}"
+                f"output_index must be a position in the output's spatial size "
+                f"{tuple(out_sizes[a] for a in present)}, got {tuple(output_index)!r}"
             )
-    total = torch.zeros(shape[2:], dtype=torch.float64)
+        position = dict(zip(present, index, strict=True))
+    # the theoretical field clipped to this input: the extent of the chosen output's support
+    trf = tuple(
+        (lambda iv: iv[1] - iv[0] + 1)(f.interval(position[a])) if isinstance(f, Field) and a in position else None
+        for a, f in enumerate(out_node.fields)
+    )
+    path = (
+        report.trace.output_names[report.trace.outputs.index(report.output)]
+        if report.output in report.trace.outputs
+        else None
+    )
+    picked_index = [torch.tensor(ix) for ix in entries(lay, out_node.shape, position)]
+    spatial_in = tuple(i for i, ch in enumerate(letters) if ch not in "NC")
+    summed = tuple(i for i in range(len(shape)) if i not in spatial_in)
+    total = torch.zeros(tuple(shape[i] for i in spatial_in), dtype=torch.float64)
     generator = torch.Generator().manual_seed(seed)
     models = [model] if reinit == 0 else [_reinit(model, seed + 1 + r) for r in range(reinit)]
     modes = [m.training for m in models]
@@ -191,16 +226,26 @@ def erf(
             done = 0
             while done < samples:
                 b = min(bs, samples - done)
-                x = torch.randn((b, *shape[1:]), generator=generator).requires_grad_(True)
-                y = m(x)
-                picked = y[(slice(None), slice(None), *index)] if index else y
+                batch_shape = tuple(b if i == nb else n for i, n in enumerate(shape))
+                x = torch.randn(batch_shape, generator=generator).requires_grad_(True)
+                y = _pick(m(x), path)
+                idx = list(picked_index)
+                if b > 1:
+                    grown = [i for i, (n, t) in enumerate(zip(y.shape, out_node.shape, strict=True)) if n != t]
+                    j = grown[0] if len(grown) == 1 and y.shape[grown[0]] == b * out_node.shape[grown[0]] else None
+                    if j is None or any(f.kind == "s" for f in lay[j]):
+                        bs = 1  # the batch is folded together with positions (windows): one input per pass
+                        continue
+                    idx[j] = torch.arange(y.shape[j])
+                picked = y[torch.meshgrid(*idx, indexing="ij")]
                 picked.sum().backward()
                 assert x.grad is not None
-                total += x.grad.detach().abs().sum(dim=(0, 1)).double()
+                total += x.grad.detach().abs().sum(dim=summed).double()
                 done += b
     finally:
-        for m, mode in zip(models, modes):
+        for m, mode in zip(models, modes, strict=True):
             m.train(mode)
+    index = tuple(position[a] for a in present)
     grad = total.numpy()
     mass = grad.sum()
     if mass <= 0:
@@ -220,6 +265,15 @@ def erf(
     radii = {q: _radius(dist.ravel(), pmap.ravel(), q) for q in MASSES}
     axis_radii = {q: tuple(r[q] for r in axis_radii_list) for q in MASSES}
     return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models))
+
+
+def _pick(out: Any, path: str | None) -> torch.Tensor:
+    """The output tensor at ``path`` (a key path of a dict / ModelOutput / tuple output)."""
+    if isinstance(out, torch.Tensor) or path is None:
+        return out if isinstance(out, torch.Tensor) else next(v for v in out.values() if isinstance(v, torch.Tensor))
+    for part in path.split("."):
+        out = out[int(part)] if isinstance(out, (tuple, list)) else out[part]
+    return out  # type: ignore[no-any-return]
 
 
 def _radius(dist: np.ndarray[Any, Any], weights: np.ndarray[Any, Any], q: float) -> float:

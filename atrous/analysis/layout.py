@@ -237,3 +237,29 @@ def resize(dim: Dim, size: int) -> Dim:
     kinds = {f.kind for f in dim}
     kind = "b" if kinds == {"b"} else "c"
     return (Factor(kind, size),) if size != 1 else ()
+
+
+def entries(layout: Layout, shape: Sequence[int], position: dict[int, int]) -> list[list[int]]:
+    """Per tensor dimension, the indices whose spatial digits equal ``position`` (axis ->
+    index along that axis); every index of a dimension without those axes."""
+    out: list[list[int]] = []
+    for d, n in zip(layout, shape, strict=True):
+        if not any(f.kind == "s" and f.axis in position for f in d):
+            out.append(list(range(int(n))))
+            continue
+        keep = []
+        for i in range(int(n)):
+            rest, ok = i, True
+            for f in reversed(d):
+                if f.kind == "k":
+                    ok = False  # constant entries hold no position
+                    break
+                digit = rest % f.size
+                rest //= f.size
+                if f.kind == "s" and f.axis in position and (position[f.axis] // f.stride) % f.size != digit:
+                    ok = False
+                    break
+            if ok:
+                keep.append(i)
+        out.append(keep)
+    return out

@@ -20,6 +20,12 @@ def spec_of_module(m: nn.Module) -> LayerSpec:
     spec = getattr(m, "spec", None)
     if isinstance(spec, (ConvSpec, PoolSpec, UpsampleSpec)):
         return spec
+    owner = next((c for c in type(m).__mro__ if "forward" in vars(c)), None)
+    if owner is not None and not owner.__module__.startswith(("torch.nn.", "torch.ao.nn.")):
+        raise SpecError(
+            f"{type(m).__name__} has its own forward ({owner.__module__}.{owner.__qualname__}): what it computes "
+            "may differ from its attributes (a padding in forward); analyse it with atrous.analyze(module, input_shape)"
+        )
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         nd = len(m.kernel_size)
         return ConvSpec(m.kernel_size, m.stride, m.padding, m.dilation, ndim=nd)

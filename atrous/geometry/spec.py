@@ -41,6 +41,7 @@ __all__ = [
     "PoolSpec",
     "UpsampleSpec",
     "as_spec",
+    "register_spec_reader",
 ]
 
 PADDING_MODES = ("valid", "same", "causal", "full")
@@ -682,18 +683,42 @@ def _short_pad(pads: tuple[PadEntry, ...]) -> str:
     return "x".join(p if isinstance(p, str) else str(p[0]) if p[0] == p[1] else f"{p[0]}:{p[1]}" for p in pads)
 
 
+# readers of other libraries' layers, registered from above (the core imports no tracer):
+# (prefix of the layer type's module, "module:function" loaded on first use)
+_SPEC_READERS: list[tuple[str, str]] = []
+
+
+def register_spec_reader(prefix: str, reader: str) -> None:
+    """Teach :func:`as_spec` the layers of another library: types whose module starts with
+    ``prefix`` are read by ``reader`` (``"package.module:function"``, imported on first use).
+    atrous registers ``torch.`` itself (``atrous.analysis.modules:spec_of_module``)."""
+    if (prefix, reader) not in _SPEC_READERS:
+        _SPEC_READERS.append((prefix, reader))
+
+
 def as_spec(layer: object) -> LayerSpec:
-    """Return the spec of ``layer``: a spec itself, or an object exposing ``.spec``."""
+    """Return the spec of ``layer``: a spec itself, an object with ``__atrous_spec__`` (a spec,
+    or a method returning one) or ``.spec``, or a layer of a registered library (torch's)."""
     if isinstance(layer, (ConvSpec, PoolSpec, UpsampleSpec)):
         return layer
+    declared = getattr(type(layer), "__atrous_spec__", None)
+    if declared is not None:
+        spec = declared(layer) if callable(declared) else declared
+        if isinstance(spec, (ConvSpec, PoolSpec, UpsampleSpec)):
+            return spec
+        raise SpecError(
+            f"{type(layer).__name__}.__atrous_spec__ must give a ConvSpec, PoolSpec or UpsampleSpec, got {spec!r}"
+        )
     spec = getattr(layer, "spec", None)
     if isinstance(spec, (ConvSpec, PoolSpec, UpsampleSpec)):
         return spec
-    if type(layer).__module__.startswith("torch."):
-        # a torch layer: torch is imported already, so this stays light for everyone else
-        from atrous.analysis.modules import spec_of_module
+    module = type(layer).__module__
+    for prefix, reader in _SPEC_READERS:
+        if module.startswith(prefix):
+            import importlib
 
-        return spec_of_module(layer)  # type: ignore[arg-type]
+            mod, _, fn = reader.partition(":")
+            return getattr(importlib.import_module(mod), fn)(layer)  # type: ignore[no-any-return]
     raise SpecError(
         f"cannot read a layer spec from {type(layer).__name__}: pass a ConvSpec, PoolSpec, UpsampleSpec "
         "a torch layer, or an object with a .spec attribute (whole models: use atrous.analyze)"

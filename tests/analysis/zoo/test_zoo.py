@@ -17,6 +17,7 @@ from zoo_models import ZOO, Entry
 from zoo_oracle import brute_support, expected_support, first_tensor, positive
 
 from atrous.analysis import AnalysisWarning, Global, analyze
+from atrous.analysis.layout import parse_layout, spatial_sizes
 from atrous.analysis.report import Node, Report
 from atrous.geometry import Field
 
@@ -71,14 +72,21 @@ def _positions(node: Node, sizes: tuple[int, ...], fields: list[object]) -> list
 
 
 def _check(
-    report: Report, model: torch.nn.Module, shape: tuple[int, ...], node: Node, pick, kinds, statistics: str
+    report: Report,
+    model: torch.nn.Module,
+    shape: tuple[int, ...],
+    node: Node,
+    pick,
+    kinds: tuple[str, ...],
+    statistics: str,
+    layout: str | None = None,
 ) -> None:
     fields = node.fields_for(statistics)
     assert tuple(_kind(f) for f in fields) == tuple(kinds), (node.name, statistics, fields, node.why)
-    sizes = tuple(shape[2:])
+    sizes = spatial_sizes(shape, parse_layout(layout, len(shape)))
     for pos in _positions(node, sizes, fields):
         want = expected_support(fields, pos, sizes)
-        got = brute_support(model, shape, node, pos, pick=pick, frozen=statistics == "frozen")
+        got = brute_support(model, shape, node, pos, pick=pick, frozen=statistics == "frozen", input_layout=layout)
         assert got == want, (
             f"{node.name} ({statistics}) at {pos}: autograd {sorted(got)[:12]}... ({len(got)}) "
             f"!= analysis {sorted(want)[:12]}... ({len(want)})"
@@ -92,18 +100,18 @@ def test_zoo_model_matches_autograd(name: str) -> None:
     model = positive(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AnalysisWarning)
-        report = analyze(model, shape)
+        report = analyze(model, shape, input_layout=entry.input_layout)
     assert report.unknown == [], [(n.name, n.op, n.notes[-1:]) for n in report.unknown]
     out = _output_node(report, model, shape, entry.output)
     pick_out = lambda m, x: first_tensor(m(x), entry.output)
-    _check(report, model, shape, out, pick_out, entry.exact, "exact")
+    _check(report, model, shape, out, pick_out, entry.exact, "exact", entry.input_layout)
     if entry.frozen is not None:
-        _check(report, model, shape, out, pick_out, entry.frozen, "frozen")
+        _check(report, model, shape, out, pick_out, entry.frozen, "frozen", entry.input_layout)
     for path in entry.modules:
         node = _module_node(report, path)
         kinds = tuple(_kind(f) for f in node.fields)
         assert "unknown" not in kinds, (path, node.name, node.why)
-        _check(report, model, shape, node, _capture(path), kinds, "exact")
+        _check(report, model, shape, node, _capture(path), kinds, "exact", entry.input_layout)
 
 
 def test_zoo_covers_the_issue_patterns() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import torch
-from zoo_oracle import brute_support, expected_support, first_tensor, positive
+from zoo_oracle import brute_support, expected_support, positive
 
 from atrous.analysis import AnalysisWarning, Global, analyze
 from atrous.analysis.layout import parse_layout, spatial_sizes
@@ -113,7 +113,9 @@ def test_real_model_matches_autograd(name: str) -> None:
     sizes = spatial_sizes(shape, parse_layout(layout, len(shape)))
     lengths = [f.length if isinstance(f, Field) else sizes[a] for a, f in enumerate(fields)]
     mid = {a: n // 2 for a, n in enumerate(lengths)}
-    positions = [dict(mid)] + [{**mid, a: y} for a, f in enumerate(fields) if isinstance(f, Field) for y in (0, lengths[a] - 1)]
+    positions = [dict(mid)] + [
+        {**mid, a: y} for a, f in enumerate(fields) if isinstance(f, Field) for y in (0, lengths[a] - 1)
+    ]
 
     path = report.trace.output_names[report.trace.outputs.index(report.output)]
 

@@ -872,6 +872,121 @@ class PixelShuffle1d(nn.Module):
         return self.post(y)
 
 
+# --------------------------------------------------------------------------- ViT, MobileViT, masks
+
+
+class ViTLike(nn.Module):
+    """A class token concatenated to flattened patches, attention, the token dropped and the
+    patches folded back into a map (DPT's reassembly)."""
+
+    def __init__(self, dim: int = 8, patch: int = 4, grid: tuple[int, int] = (4, 3)) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + grid[0] * grid[1], dim))
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.head = nn.Conv2d(dim, 2, 3, padding=1)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = self.patch(pixel_values)
+        b, c, h, w = x.shape
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1) + self.position_embeddings
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        x = x + F.scaled_dot_product_attention(q, k, v)
+        x = x[:, 1:].transpose(1, 2).reshape(b, c, h, w)
+        return self.head(x)
+
+
+class MobileViTLike(nn.Module):
+    """MobileViT's unfolding: attention over the pixels at the same offset in every patch."""
+
+    def __init__(self, dim: int = 4, patch: int = 2) -> None:
+        super().__init__()
+        self.patch = patch
+        self.conv = nn.Conv2d(1, dim, 3, padding=1)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.fuse = nn.Conv2d(2 * dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.conv(x)
+        b, c, h, w = features.shape
+        p = self.patch
+        patches = features.reshape(b * c * h // p, p, w // p, p).transpose(1, 2)
+        patches = patches.reshape(b, c, (h // p) * (w // p), p * p).transpose(1, 3).reshape(b * p * p, -1, c)
+        q, k, v = self.qkv(patches).chunk(3, dim=-1)
+        attn = torch.softmax(q @ k.transpose(-1, -2) / c**0.5, dim=-1) @ v
+        folded = attn.reshape(b, p * p, -1, c).transpose(1, 3).reshape(b * c * h // p, w // p, p, p)
+        folded = folded.transpose(1, 2).reshape(b, c, h, w)
+        return self.fuse(torch.cat([features, folded], dim=1))
+
+
+class MaskedAttention(nn.Module):
+    """Self-attention over time with a constant mask: a bool causal mask, a float mask of
+    finite biases (nothing hidden), or ``is_causal``."""
+
+    def __init__(self, kind: str, n: int = 12) -> None:
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.qkv = nn.Linear(4, 12)
+        if kind == "bool-causal":
+            self.register_buffer("mask", torch.ones(n, n, dtype=torch.bool).tril())
+        elif kind == "float-bias":
+            self.register_buffer("mask", -100.0 * (torch.arange(n)[:, None] > torch.arange(n)[None, :]).float())
+        else:
+            self.mask = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x).transpose(1, 2)
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        if self.kind == "is-causal":
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask)
+
+
+class GatedBiasAttention(nn.Module):
+    """WavLM's gated relative position bias: a mask computed from the queries."""
+
+    def __init__(self, n: int = 10) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3)
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.gate = nn.Linear(4, 1)
+        self.bias = nn.Parameter(torch.zeros(n, n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x).transpose(1, 2)
+        mask = torch.sigmoid(self.gate(h)) * self.bias  # (N, L, L): the queries' gates
+        mask = mask.repeat_interleave(2, dim=0)
+        out, _ = self.attn(h, h, h, attn_mask=mask, need_weights=False)
+        return out
+
+
+class RawAudio(nn.Module):
+    """A model taking raw audio (N, L), as transformers' speech encoders do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5, stride=2)
+        self.conv2 = nn.Conv1d(4, 4, 3, dilation=2)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        return self.conv2(F.gelu(self.conv(input_values[:, None])))
+
+
+class ChannelsLastInput(nn.Module):
+    """A sequence model on (N, T, C) inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3, padding=1)
+        self.proj = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.conv(x.transpose(1, 2)).transpose(1, 2))
+
+
 @dataclass
 class Entry:
     """A zoo model and what the analysis must answer on each axis of its output."""
@@ -881,6 +996,7 @@ class Entry:
     frozen: tuple[str, ...] | None = None  # with the statistics frozen (None: the same)
     modules: tuple[str, ...] = ()  # intermediate modules checked too
     output: str | None = None  # key of a dict output
+    input_layout: str | None = None
 
 
 ZOO: dict[str, Entry] = {
@@ -912,4 +1028,12 @@ ZOO: dict[str, Entry] = {
     "bigru": Entry(lambda: (GRUHead(True), (1, 1, 12)), ("global",)),
     "padding_modes": Entry(lambda: (CircularConv(), (1, 1, 11)), ("field",)),
     "pixel_shuffle_1d": Entry(lambda: (PixelShuffle1d(), (1, 1, 7)), ("field",)),
+    "vit_cls_token": Entry(lambda: (ViTLike(), (1, 3, 16, 12)), ("global", "global")),
+    "mobilevit_unfold": Entry(lambda: (MobileViTLike(), (1, 1, 8, 6)), ("field", "field")),
+    "sdpa_bool_causal": Entry(lambda: (MaskedAttention("bool-causal"), (1, 1, 12)), ("field",)),
+    "sdpa_float_bias": Entry(lambda: (MaskedAttention("float-bias"), (1, 1, 12)), ("global",)),
+    "sdpa_is_causal": Entry(lambda: (MaskedAttention("is-causal"), (1, 1, 12)), ("field",)),
+    "gated_bias_attention": Entry(lambda: (GatedBiasAttention(), (1, 1, 12)), ("global",)),
+    "raw_audio": Entry(lambda: (RawAudio(), (1, 40)), ("field",)),
+    "channels_last_input": Entry(lambda: (ChannelsLastInput(), (1, 10, 3)), ("field",), input_layout="NLC"),
 }
