@@ -34,6 +34,7 @@ from atrous.geometry.spec import PADDING_MODES
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "report", "animate", "plot", "bench", "tour")
+COMMANDS = (*COMMANDS, "playground")
 
 
 class CLIError(Exception):
@@ -673,6 +674,13 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(script), *a.args], env=env)
 
 
+def cmd_playground(a: argparse.Namespace) -> int:
+    from atrous.viz.playground import write_playground
+
+    print(write_playground(a.output).resolve())
+    return 0
+
+
 def cmd_tour(a: argparse.Namespace) -> int:
     from atrous.tour import tour
 
@@ -780,6 +788,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=BENCHES, help="which benchmark")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("playground", help="the interactive playground: one offline HTML file")
+    p.add_argument("-o", "--output", default="playground.html", help="file to write (default playground.html)")
+    p.set_defaults(func=cmd_playground)
 
     p = sub.add_parser("tour", help="a tour of the arithmetic (the seeds' examples)")
     p.set_defaults(func=cmd_tour)
