@@ -578,13 +578,15 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.model is None:
         if a.input is not None or a.weights is not None:
             raise CLIError("--input and --weights go with a MODEL")
-        index = build_report(a.output, progress=not a.no_progress, examples=a.examples)
+        index = build_report(a.output, progress=not a.no_progress, examples=a.examples, single_file=a.single_file)
     else:
         if a.examples is not None:
             raise CLIError("--examples goes with the built-in report, not with a MODEL")
         model, default = _load_model(a.model, a.weights, meta=False)
         shape = _input_shape(a, default)
-        index = build_report(a.output, model, shape, model_name=a.model, progress=not a.no_progress)
+        index = build_report(
+            a.output, model, shape, model_name=a.model, progress=not a.no_progress, single_file=a.single_file
+        )
     print(index.resolve())
     return 0
 
@@ -751,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", help="input shape N,C,*spatial for MODEL")
     p.add_argument("--weights", help="a state_dict file for MODEL (torch.load weights_only=True)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--single-file", action="store_true", help="inline every asset: one HTML file (-o may end in .html)")
     p.add_argument(
         "--examples",
         nargs="?",

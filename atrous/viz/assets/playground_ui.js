@@ -96,7 +96,9 @@ LayerStage.prototype.build = function () {
     var h = top + c + gap + c + 30;
     svg = sv("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, class: "apg-svg", role: "img" }, host);
     sv("title", null, svg, "input cells above, output cells below");
-    var inLabel = p.kind === "transposed" ? "input, " + (p.axis.stride - 1) + " zero" + (p.axis.stride === 2 ? "" : "s") + " between cells" : "input";
+    var inLabel = p.kind !== "transposed" ? "input"
+      : p.axis.stride > 1 ? "input, " + (p.axis.stride - 1) + " zero" + (p.axis.stride === 2 ? "" : "s") + " between cells"
+      : "input, padded for the transpose";
     sv("text", { x: 2, y: top - 10, class: "apg-rowlabel" }, svg, inLabel);
     sv("text", { x: 2, y: top + c + gap - 10, class: "apg-rowlabel" }, svg, "output");
     this.lines = sv("g", { class: "apg-lines" }, svg);
@@ -139,13 +141,16 @@ LayerStage.prototype.build = function () {
     this.c = c2;
     var top2 = 22;
     var inW = W * c2, inH = H * c2;
-    var outX = stacked ? 0 : inW + 3 * c2;
+    var inLabel2 = py.kind === "transposed"
+      ? (py.axis.stride > 1 ? "input, zeros inserted (stride " + py.axis.stride + ")" : "input, padded for the transpose")
+      : "input " + res.sizes.join("x");
+    var labelW = inLabel2.length * 7.2 + 12;
+    var outX = stacked ? 0 : Math.max(inW + 3 * c2, labelW);
     var outY = stacked ? top2 + inH + 34 : top2;
-    var tw = Math.max(outX + px.o * c2, inW) + 8;
+    var tw = Math.max(outX + Math.max(px.o * c2, 80), inW) + 8;
     var th = Math.max(outY + py.o * c2, top2 + inH) + 24;
     svg = sv("svg", { width: tw, height: th, viewBox: "0 0 " + tw + " " + th, class: "apg-svg", role: "img" }, host);
     sv("title", null, svg, "input grid and output grid");
-    var inLabel2 = py.kind === "transposed" ? "input, zeros inserted (stride " + py.axis.stride + ")" : "input " + res.sizes.join("x");
     sv("text", { x: 0, y: top2 - 8, class: "apg-rowlabel" }, svg, inLabel2);
     sv("text", { x: outX, y: outY - 8, class: "apg-rowlabel" }, svg, "output " + res.out.join("x"));
     this.inCells = [];
@@ -450,7 +455,7 @@ Player.prototype.start = function () {
   var self = this;
   if (this.timer || this.count < 2) return;
   this.timer = setInterval(function () { self.go(self.frame + 1); }, 1000 / this.fps);
-  this.play.textContent = "\u23f8";
+  this.play.textContent = "\u275a\u275a";
   this.play.setAttribute("aria-label", "pause");
 };
 
@@ -636,13 +641,13 @@ Playground.prototype.set = function (name, value) {
   if (name === "t" && value && st.solve === 0) st.target = this.layer && this.layer.ok ? this.layer.sizes.slice().concat([9]).slice(0, 2) : st.target;
   st.f = -1;
   this.sticky = null;
+  this.touched = true;
   this.render();
 };
 
 Playground.prototype.writeHash = function () {
-  if (this.embedded && location.hash.indexOf("playground?") < 0 && !this.touched) {
-    this.touched = true;
-  }
+  // inside another page (the report) the address changes only once the reader changes a setting
+  if (this.embedded && !this.touched) return;
   var text = "#playground?" + encodeState(this.state);
   if (location.hash !== text && history.replaceState) history.replaceState(null, "", text);
 };
