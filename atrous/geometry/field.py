@@ -399,6 +399,11 @@ class Field:
             start = "None"
         return f"Field(size={self.size}, jump={self.jump}, start={start}{extra}{holes}{length})"
 
+    def _repr_html_(self) -> str:
+        from atrous.geometry.display import field_html
+
+        return field_html(self)
+
 
 @dataclass(frozen=True)
 class Alignment:
@@ -495,6 +500,11 @@ class FieldND:
 
     def __repr__(self) -> str:
         return f"FieldND(size={self.size}, jump={tuple(str(j) for j in self.jump)}, start={self.start})"
+
+    def _repr_html_(self) -> str:
+        from atrous.geometry.display import field_html
+
+        return field_html(self)
 
 
 @overload
