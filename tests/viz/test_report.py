@@ -191,26 +191,24 @@ def test_report_in_headless_chromium(report_dir, chromium, console_errors, tmp_p
         "return {total: im.length, loaded: im.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,"
         " broken: im.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.src; }),"
         " sections: document.querySelectorAll('section').length, title: document.title,"
-        " players: document.querySelectorAll('[data-atrous-player] svg').length,"
         " nav: getComputedStyle(document.querySelector('nav')).position,"
         " playground: document.querySelectorAll('#playground [data-kind=out]').length};"
     )
-    # images load lazily: scroll through the page so that every one is fetched
+    # players are drawn when they come near the screen: scroll through the page
     height = chromium.execute_script("return document.body.scrollHeight")
-    for y in range(0, height, 800):
+    for y in range(0, height, 700):
         chromium.execute_script(f"window.scrollTo(0, {y})")
+        time.sleep(0.05)
     chromium.execute_script("window.scrollTo(0, 0)")
-    for _ in range(100):
-        state.update(
-            chromium.execute_script(
-                "var im = Array.prototype.slice.call(document.images);"
-                "return {loaded: im.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,"
-                " broken: im.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.src; })};"
-            )
+    time.sleep(0.3)
+    state.update(
+        chromium.execute_script(
+            "var im = Array.prototype.slice.call(document.images);"
+            "return {loaded: im.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,"
+            " broken: im.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.src; }),"
+            " players: document.querySelectorAll('[data-atrous-player] svg').length};"
         )
-        if state["loaded"] == state["total"]:
-            break
-        time.sleep(0.1)
+    )
     assert state["broken"] == [], state["broken"]
     assert state["loaded"] == state["total"] >= 10
     assert state["sections"] >= 9 and state["title"] == "atrous report"

@@ -103,6 +103,7 @@ LayerStage.prototype.build = function () {
     sv("text", { x: 2, y: top + c + gap - 10, class: "apg-rowlabel" }, svg, "output");
     this.lines = sv("g", { class: "apg-lines" }, svg);
     this.inCells = [];
+    this.inByIndex = {};
     for (var g = 0; g < len; g++) {
       var cat = p.cats[g];
       var x = left + g * c;
@@ -111,6 +112,7 @@ LayerStage.prototype.build = function () {
         "data-kind": "in", "data-g": g, "data-x": p.index[g] === null ? null : p.index[g], "data-cat": cat,
       }, svg);
       this.inCells.push({ x: x, y: top, rect: r });
+      if (p.index[g] !== null && cat === "input") this.inByIndex[String(p.index[g])] = g;
       if (cat === "zero") sv("text", { x: x + c / 2, y: top + c / 2 + 4, class: "apg-zero-text" }, svg, "0");
       if (cat === "input" && (c >= 16 || p.index[g] % 5 === 0)) {
         sv("text", { x: x + c / 2, y: top + c + 11, class: "apg-index" }, svg, String(p.index[g]));
@@ -153,29 +155,36 @@ LayerStage.prototype.build = function () {
     sv("title", null, svg, "input grid and output grid");
     sv("text", { x: 0, y: top2 - 8, class: "apg-rowlabel" }, svg, inLabel2);
     sv("text", { x: outX, y: outY - 8, class: "apg-rowlabel" }, svg, "output " + res.out.join("x"));
+    // thousands of cells: one markup string per grid is parsed once (much faster than one
+    // createElementNS per cell)
     this.inCells = [];
+    this.inByIndex = {};
+    var parts = [];
     for (var gy = 0; gy < H; gy++) {
       for (var gx = 0; gx < W; gx++) {
         var cat2 = categoryOf(py.cats[gy], px.cats[gx]);
         var ix = py.index[gy] !== null && px.index[gx] !== null && cat2 === "input" ? py.index[gy] + "," + px.index[gx] : null;
-        var r2 = sv("rect", {
-          x: gx * c2 + 0.5, y: top2 + gy * c2 + 0.5, width: c2 - 1, height: c2 - 1, class: "apg-cell apg-" + cat2,
-          "data-kind": "in", "data-g": gy + "," + gx, "data-x": ix, "data-cat": cat2,
-        }, svg);
-        this.inCells.push({ x: gx * c2, y: top2 + gy * c2, rect: r2 });
+        var cx0 = gx * c2, cy0 = top2 + gy * c2;
+        parts.push('<rect x="' + (cx0 + 0.5) + '" y="' + (cy0 + 0.5) + '" width="' + (c2 - 1) + '" height="' + (c2 - 1) +
+          '" class="apg-cell apg-' + cat2 + '" data-kind="in" data-g="' + gy + "," + gx + '"' +
+          (ix === null ? "" : ' data-x="' + ix + '"') + ' data-cat="' + cat2 + '"/>');
+        this.inCells.push({ x: cx0, y: cy0 });
+        if (ix !== null) this.inByIndex[ix] = this.inCells.length - 1;
       }
     }
+    sv("g", { class: "apg-incells" }, svg).innerHTML = parts.join("");
     this.W = W;
     this.outCells = [];
+    parts = [];
     for (var yy = 0; yy < py.o; yy++) {
       for (var yx = 0; yx < px.o; yx++) {
-        var r3 = sv("rect", {
-          x: outX + yx * c2 + 0.5, y: outY + yy * c2 + 0.5, width: c2 - 1, height: c2 - 1, class: "apg-cell apg-output",
-          "data-kind": "out", "data-y": yy + "," + yx,
-        }, svg);
-        this.outCells.push({ x: outX + yx * c2, y: outY + yy * c2, rect: r3 });
+        var ox2 = outX + yx * c2, oy2 = outY + yy * c2;
+        parts.push('<rect x="' + (ox2 + 0.5) + '" y="' + (oy2 + 0.5) + '" width="' + (c2 - 1) + '" height="' + (c2 - 1) +
+          '" class="apg-cell apg-output" data-kind="out" data-y="' + yy + "," + yx + '"/>');
+        this.outCells.push({ x: ox2, y: oy2 });
       }
     }
+    sv("g", { class: "apg-outcells" }, svg).innerHTML = parts.join("");
     this.overlay = sv("g", { class: "apg-overlay" }, svg);
   }
   this.svg = svg;
@@ -313,12 +322,8 @@ LayerStage.prototype.showInput = function (idx) {
   });
   if (this.nd === 1) readers = perAxis[0].map(function (y) { return [y]; });
   else perAxis[0].forEach(function (a) { perAxis[1].forEach(function (b) { readers.push([a, b]); }); });
-  var inCell = null;
-  var cat = this.nd === 1 ? null : null;
-  this.inCells.forEach(function (cell) {
-    var x = cell.rect.getAttribute("data-x");
-    if (x !== null && x === idx.join(",")) inCell = cell;
-  });
+  var at = this.inByIndex[idx.join(",")];
+  var inCell = at === undefined ? null : this.inCells[at];
   readers.forEach(function (y) {
     var oc = self.outCells[self.flatOut(y)];
     sv("rect", {
@@ -340,7 +345,6 @@ LayerStage.prototype.showInput = function (idx) {
     this.readout.textContent = where + " is read by " + readers.length + " output" + (readers.length === 1 ? "" : "s") +
       (readers.length ? ": " + readers.map(function (y) { return y.length === 1 ? y[0] : "(" + y.join(", ") + ")"; }).join(", ") : "") + ".";
   }
-  void cat;
   return readers;
 };
 
@@ -1308,8 +1312,17 @@ function autoMount() {
       roots[i].playground = new Playground(roots[i], { embedded: roots[i].hasAttribute("data-embedded") });
       if (roots[i].hasAttribute("data-embedded") && location.hash.indexOf("#playground?") === 0) roots[i].scrollIntoView();
     }
+    // the report's players are drawn when they come near the screen (a long page stays quick to open)
     var minis = document.querySelectorAll("[data-atrous-player]");
-    for (var j = 0; j < minis.length; j++) if (!minis[j].player) MiniPlayer(minis[j]);
+    var mount = function (m) { if (!m.player && !m.getAttribute("data-mounted")) { m.setAttribute("data-mounted", "1"); MiniPlayer(m); } };
+    if ("IntersectionObserver" in window) {
+      var near = new IntersectionObserver(function (entries) {
+        entries.forEach(function (en) { if (en.isIntersecting) { mount(en.target); near.unobserve(en.target); } });
+      }, { rootMargin: "600px 0px" });
+      for (var j = 0; j < minis.length; j++) near.observe(minis[j]);
+    } else {
+      for (var j2 = 0; j2 < minis.length; j2++) mount(minis[j2]);
+    }
     document.documentElement.setAttribute("data-apg-ready", String(Math.round(performance.now())));
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go);
