@@ -90,12 +90,15 @@ class Section:
         self.blocks.append(player_html(spec, input_size, _markdown_inline(caption)))
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> None:
+        """A table in a box that scrolls on a narrow screen; the first ``left`` columns (and a
+        ``notes`` column) are left-aligned."""
+        lefts = {i for i, h in enumerate(header) if i < left or str(h) == "notes"}
         head = "".join(
-            f'<th class="{"l" if i < left else ""}">{html.escape(str(h))}</th>' for i, h in enumerate(header)
+            f'<th class="{"l" if i in lefts else ""}">{html.escape(str(h))}</th>' for i, h in enumerate(header)
         )
         body = "".join(
             "<tr>"
-            + "".join(f'<td class="{"l" if i < left else ""}">{html.escape(str(c))}</td>' for i, c in enumerate(r))
+            + "".join(f'<td class="{"l" if i in lefts else ""}">{html.escape(str(c))}</td>' for i, c in enumerate(r))
             + "</tr>"
             for r in rows
         )

@@ -136,7 +136,7 @@ LayerStage.prototype.build = function () {
     var avail = width - 30;
     var c2 = Math.max(6, Math.min(26, Math.floor(avail / (W + px.o + 3))));
     var stacked = false;
-    if (c2 < 9) {
+    if (c2 < 12 && Math.floor(avail / Math.max(W, px.o)) > c2) {
       stacked = true;
       c2 = Math.max(6, Math.min(26, Math.floor(avail / Math.max(W, px.o))));
     }
@@ -401,7 +401,7 @@ MatrixView.prototype.build = function () {
     caption.textContent = "The transposed convolution is exactly the transpose of the convolution matrix A of " +
       "Conv(k=" + ax.kernel + ", s=" + ax.stride + ", padding=(" + ax.lo + ", " + ax.hi + "), d=" + ax.dilation + ") on an input of " +
       res.out.join("x") + " (" + m.convRows + " rows" + (m.convRows !== m.cols ? ", of which the first " + m.cols + " are the inputs here" : "") +
-      "): this is A\u1d40, " + m.rows + " x " + m.cols + ". Each input column writes a copy of the kernel, " + ax.stride + " rows apart.";
+      "): this is A\u1d40, " + m.rows + " x " + m.cols + ". Each input column writes a copy of the kernel, " + ax.stride + " rows apart." + twoD;
   } else {
     caption.textContent = "y = A x: one row per output, one column per input (atrous.reference.conv_matrix). The kernel's " +
       ax.kernel + " weights sit on " + ax.kernel + " diagonals " + ax.dilation + " column" + (ax.dilation === 1 ? "" : "s") +
@@ -874,6 +874,7 @@ Playground.prototype.groups = function (host, res) {
     (st.g === st.ci && st.g > 1 ? " (depthwise)" : "") + ": each output channel reads " + per + " input channel" + (per === 1 ? "" : "s") +
     "; " + params + " weights + " + st.co + (st.co === 1 ? " bias (" : " biases (") + (st.ci * st.co * kc) + " weights without groups).";
   el("p", { class: "apg-note", "data-role": "channels" }, box, txt);
+  if (st.ci === 1 && st.co === 1) return;
   var ci = Math.min(st.ci, 16), co = Math.min(st.co, 16);
   var c = 9;
   var w = 60 + ci * c, h = 14 + co * c;
