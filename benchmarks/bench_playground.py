@@ -98,6 +98,7 @@ def main() -> int:
         raise SystemExit(f"--runs must be a positive integer, got {a.runs}")
     from atrous.viz.playground import playground_page, write_playground
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     tmp = Path(tempfile.mkdtemp(prefix="atrous-bench-playground-"))
     page = write_playground(tmp / "playground.html")
     size = page.stat().st_size
@@ -142,7 +143,8 @@ def main() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
         "Written by `python benchmarks/bench_playground.py` "
-        f"(runs={a.runs}; {platform.machine()}, {cores} usable CPUs, {version}, headless).",
+        f"(runs={a.runs}; {platform.machine()}, {cores} usable CPUs, load average {load:.1f} at start, {version}, "
+        "headless).",
         "",
         "Time to interactive: the page's own `data-apg-ready` mark (`performance.now()` once every control is "
         "wired and the first layer drawn), median of fresh navigations of a file URL; the baseline is a page "

@@ -6,9 +6,32 @@ cannot be installed (or Chromium cannot start) the browser tests skip and say wh
 
 from __future__ import annotations
 
+import os
+import pickle
 import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], Any]) -> Any:
+    """``build(folder)`` run once per test session even under pytest-xdist (the workers share
+    the session's temporary root; a file lock makes the others wait and read the pickled
+    result). Expensive fixtures (the report, the node run) use it."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base if worker_id == "master" else base.parent  # the parent is this session's, shared by workers
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock"):
+        done = folder / "result.pickle"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            value = build(folder)
+            done.write_bytes(pickle.dumps(value))
+        return pickle.loads(done.read_bytes())
 
 
 def chromium_paths() -> tuple[str | None, str | None]:
@@ -55,6 +78,13 @@ def start_chromium(profile, width: int = 1400, height: int = 1000):
 def severe_console_messages(browser) -> list[str]:
     """JavaScript errors the page logged (uncaught exceptions land here)."""
     return [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory):
+    """A function ``(name, build) -> result``: :func:`built_once` for this session."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+    return lambda name, build: built_once(tmp_path_factory, worker, name, build)
 
 
 @pytest.fixture

@@ -234,3 +234,20 @@ def test_narrow_screen_fits(chromium, page, console_errors):
         assert width <= inner  # nothing sticks out of the page; wide drawings scroll in their box
     finally:
         chromium.set_window_size(1400, 1000)
+
+
+def test_touch_selects_an_output(chromium, page, console_errors):
+    """A tap (a touch pointer, dispatched through the DevTools protocol) lights the output's taps."""
+    open_page(chromium, page, "mode=layer&nd=1&n=10x10&k=3&s=1&d=3")
+    st = state(chromium)
+    (field,) = python_fields(st)
+    cell = by(chromium, '[data-kind="out"][data-y="2"]')[0]
+    box = chromium.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];", cell
+    )
+    point = {"x": box[0], "y": box[1]}
+    chromium.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    chromium.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert by(chromium, '[data-role="current"]')[0].get_attribute("data-y") == "2"
+    assert tap_positions(chromium) == [(x,) for x in field.support(2)]
+    assert console_errors(chromium) == []

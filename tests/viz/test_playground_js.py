@@ -132,9 +132,7 @@ def cases():
     return {"layers": layers, "stacks": stacks, "states": states}
 
 
-@pytest.fixture(scope="module")
-def results(cases, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("playground_js")
+def _node_run(cases: dict, folder) -> dict:
     bundle = folder / "playground.js"
     bundle.write_text(page_script(), encoding="utf-8")
     case_file = folder / "cases.json"
@@ -143,6 +141,11 @@ def results(cases, tmp_path_factory):
     done = subprocess.run([NODE, runner, str(bundle), str(case_file)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def results(cases, build_once):
+    return build_once("playground-js", lambda folder: _node_run(cases, folder))
 
 
 def test_enough_random_settings(cases):
@@ -290,8 +293,8 @@ def _first_mismatches(pairs, limit=5):
 
 
 @pytest.fixture(scope="module")
-def truth(cases):
-    return [python_layer(st) for st in cases["layers"]]
+def truth(cases, build_once):
+    return build_once("playground-truth", lambda _: [python_layer(st) for st in cases["layers"]])
 
 
 def test_layers_match_the_geometry_core(cases, results, truth):

@@ -42,11 +42,14 @@ class _Refs(HTMLParser):
             self.texts.append(data)
 
 
+def _build(folder: Path) -> Path:
+    build_report(folder, progress=False, examples=RESULTS if RESULTS.is_dir() else None)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    build_report(out, progress=False, examples=RESULTS if RESULTS.is_dir() else None)
-    return out
+def report_dir(build_once):
+    return build_once("report", _build)
 
 
 @pytest.fixture(scope="module")
