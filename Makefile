@@ -40,6 +40,7 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(VENV)/bin/atrous tour
 	@$(VENV)/bin/atrous report -o report/ --examples docs/results | sed 's/^/report written: /'
+	@$(VENV)/bin/atrous playground -o report/playground.html | sed 's/^/playground written: /'
 
 # headless Chromium for the report's browser test (Debian packages; skipped where apt cannot run)
 browser:

@@ -34,6 +34,7 @@ from atrous.geometry.spec import PADDING_MODES
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "report", "animate", "plot", "bench", "tour")
+COMMANDS = (*COMMANDS, "playground")
 
 
 class CLIError(Exception):
@@ -584,13 +585,15 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.model is None:
         if a.input is not None or a.weights is not None:
             raise CLIError("--input and --weights go with a MODEL")
-        index = build_report(a.output, progress=not a.no_progress, examples=a.examples)
+        index = build_report(a.output, progress=not a.no_progress, examples=a.examples, single_file=a.single_file)
     else:
         if a.examples is not None:
             raise CLIError("--examples goes with the built-in report, not with a MODEL")
         model, default = _load_model(a.model, a.weights, meta=False)
         shape = _input_shape(a, default)
-        index = build_report(a.output, model, shape, model_name=a.model, progress=not a.no_progress)
+        index = build_report(
+            a.output, model, shape, model_name=a.model, progress=not a.no_progress, single_file=a.single_file
+        )
     print(index.resolve())
     return 0
 
@@ -680,6 +683,13 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(script), *a.args], env=env)
 
 
+def cmd_playground(a: argparse.Namespace) -> int:
+    from atrous.viz.playground import write_playground
+
+    print(write_playground(a.output).resolve())
+    return 0
+
+
 def cmd_tour(a: argparse.Namespace) -> int:
     from atrous.tour import tour
 
@@ -759,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", help="input shape N,C,*spatial for MODEL")
     p.add_argument("--weights", help="a state_dict file for MODEL (torch.load weights_only=True)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--single-file", action="store_true", help="inline every asset: one HTML file (-o may end in .html)")
     p.add_argument(
         "--examples",
         nargs="?",
@@ -796,6 +807,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=BENCHES, help="which benchmark")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("playground", help="the interactive playground: one offline HTML file")
+    p.add_argument("-o", "--output", default="playground.html", help="file to write (default playground.html)")
+    p.set_defaults(func=cmd_playground)
 
     p = sub.add_parser("tour", help="a tour of the arithmetic (the seeds' examples)")
     p.set_defaults(func=cmd_tour)

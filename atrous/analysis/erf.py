@@ -23,7 +23,7 @@ import copy
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,12 @@ class ERF:
         trf: per axis, the theoretical field of this output clipped to the input: the extent
             of its exact support (``None`` on a global axis).
         samples: inputs averaged.
+        present: per axis, the input position of the present step when the field is one-sided
+            (causal: it ends at the output's own step and holds no mass after it), else ``None``.
+            A Gaussian around the centre of mass misfits such a field; see :meth:`fit`.
+        back_radii: mass fraction -> per axis, on a one-sided axis the smallest number of steps
+            ``L`` such that ``[present - L, present]`` holds that share of the marginal's mass
+            (``None`` on a two-sided axis).
     """
 
     map: np.ndarray[Any, Any]
@@ -63,6 +69,13 @@ class ERF:
     axis_radii: dict[float, tuple[float, ...]]
     trf: tuple[int | None, ...]
     samples: int
+    present: tuple[int | None, ...] = ()
+    back_radii: dict[float, tuple[int | None, ...]] = field(default_factory=dict)
+
+    @property
+    def one_sided(self) -> tuple[bool, ...]:
+        """Per axis: True on a causal (one-sided) axis."""
+        return tuple(p is not None for p in self.present) if self.present else (False,) * self.map.ndim
 
     @property
     def ratio(self) -> tuple[float | None, ...]:
@@ -86,6 +99,29 @@ class ERF:
         for g, c, s in zip(grids, self.centre, self.sigma):
             z += ((g - c) / max(s, 1e-12)) ** 2
         out = np.exp(-0.5 * z)
+        return out / out.sum()
+
+    def fit(self) -> np.ndarray[Any, Any]:
+        """The fitted model on the map's grid (sums to 1): per axis, the Gaussian of
+        :meth:`gaussian` on a two-sided axis, and on a one-sided axis a geometric decay back from
+        the present step, ``(1 - rho) rho^L`` at lag ``L`` (0 after the present), with ``rho``
+        the maximum-likelihood fit ``mean lag / (1 + mean lag)``."""
+        if not any(self.one_sided):
+            return self.gaussian()
+        out = np.ones(self.map.shape)
+        for a, n in enumerate(self.map.shape):
+            g = np.arange(n, dtype=np.float64)
+            if self.one_sided[a]:
+                marginal = self.map.sum(axis=tuple(i for i in range(self.map.ndim) if i != a))
+                lag = float(self.present[a]) - g  # type: ignore[arg-type]
+                mean = float((marginal * np.clip(lag, 0, None)).sum())
+                rho = mean / (1.0 + mean)
+                prof = np.where(lag >= 0, (1.0 - rho) * rho ** np.clip(lag, 0, None), 0.0)
+            else:
+                prof = np.exp(-0.5 * ((g - self.centre[a]) / max(self.sigma[a], 1e-12)) ** 2)
+            shape = [1] * self.map.ndim
+            shape[a] = n
+            out = out * prof.reshape(shape)
         return out / out.sum()
 
 
@@ -264,7 +300,34 @@ def erf(
     dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre)))
     radii = {q: _radius(dist.ravel(), pmap.ravel(), q) for q in MASSES}
     axis_radii = {q: tuple(r[q] for r in axis_radii_list) for q in MASSES}
-    return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models))
+    present, back = _one_sided(pmap, out_node.fields, index)
+    return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models), present, back)
+
+
+def _one_sided(
+    pmap: np.ndarray[Any, Any], fields: Sequence[Any], index: tuple[int, ...]
+) -> tuple[tuple[int | None, ...], dict[float, tuple[int | None, ...]]]:
+    """Per axis: the present step of a causal field (one that ends at the output's own step,
+    ``start + size - 1 == 0`` with an integer jump, and holds no mass after it), and the mass
+    quantiles counted back from it."""
+    present: list[int | None] = []
+    back: dict[float, list[int | None]] = {q: [] for q in MASSES}
+    for a in range(pmap.ndim):
+        f = fields[a] if a < len(fields) else None
+        t = None
+        if isinstance(f, Field) and f.period == 1 and a < len(index) and f.start + f.size - 1 == 0:
+            t = index[a] * int(f.jump)
+            marginal = pmap.sum(axis=tuple(i for i in range(pmap.ndim) if i != a))
+            if not 0 <= t < marginal.shape[0] or marginal[t + 1 :].sum() > 1e-12:
+                t = None
+        present.append(t)
+        for q in MASSES:
+            if t is None:
+                back[q].append(None)
+            else:
+                cum = np.cumsum(marginal[: t + 1][::-1])
+                back[q].append(int(np.searchsorted(cum, q - 1e-12)))
+    return tuple(present), {q: tuple(v) for q, v in back.items()}
 
 
 def _pick(out: Any, path: str | None) -> torch.Tensor:

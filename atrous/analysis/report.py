@@ -344,6 +344,11 @@ class Report:
     def __repr__(self) -> str:
         return f"Report({len(self.nodes)} nodes, output {self.output!r}, rf={self.node().rf()})"
 
+    def _repr_html_(self) -> str:
+        from atrous.viz.notebook import report_html
+
+        return report_html(self)
+
 
 def _offset(f: Field) -> Fraction:
     """Centre of output 0's field minus the centre of the input block it summarises."""

@@ -1,17 +1,23 @@
-"""Frequency responses of dilated kernels (NumPy only).
+"""Frequency responses of dilated kernels, and alias-free strides from a whole path (NumPy only).
 
-DESIGN section 4: *the dilated filter's frequency response is* ``H(d*w)``: *a cut-off*
-``w_c`` *becomes* ``w_c/d``; *a branch with dilation r may be strided by at most* ``M``
-*with* ``w_c/r <= pi/M`` *without aliasing.*
+DESIGN section 4: *the dilated filter's response is* ``H(d*w)``: the undilated response
+compressed by ``d`` and repeated ``d`` times over ``[0, 2 pi)``, so it passes again near
+``2 pi k / d``. A half-power cut-off ``w_c`` becomes ``w_c/d`` on the first lobe only.
 
 A 1-d kernel ``k`` with taps at positions ``t*d`` (``t = 0..K-1``) has the response
-``H_d(w) = sum_t k[t] exp(-i w t d) = H(d w)``: the undilated response compressed by ``d``
-and repeated ``d`` times over ``[0, 2 pi)``. This is the DTFT of the kernel as an impulse
+``H_d(w) = sum_t k[t] exp(-i w t d) = H(d w)``. This is the DTFT of the kernel as an impulse
 response, the convention of :func:`numpy.fft.fft` applied to the zero-inserted kernel
-(:func:`atrous.reference.dilate_kernel`); PyTorch's layers cross-correlate, whose response
-is the complex conjugate: the magnitudes, cut-offs and strides here are the same for both.
-Everything is computed from the undilated kernel, evaluated at ``d*w`` (one source of
-truth); cut-offs of dilated kernels are the undilated cut-off divided by ``d``.
+(:func:`atrous.reference.dilate_kernel`); PyTorch's layers cross-correlate, whose response is
+the complex conjugate: the magnitudes, cut-offs and strides here are the same for both.
+
+Alias-free strides. A popular explanation of dilation says that a branch with rate ``r`` (cut-off
+``w_c/r``) may be strided by ``M`` with ``w_c/r <= pi/M``. That holds only when the branch's input
+is already band-limited below ``2 pi/r - w_c/r`` (:func:`band_limit`): otherwise the repeated
+passbands near ``2 pi k/r`` fold onto the output. A 3-tap box dilated by 6 is back at full gain at
+``pi/3``, so any stride above 1 after it aliases, while the rule promises 19. The alias-free stride
+is therefore computed from the response of the *whole path* from the input (the product of the
+chain's responses, e.g. a backbone's low-pass then the dilated branch): the largest ``M`` whose
+band ``[pi/M, pi]`` the path passes at no more than ``level * |H(0)|`` (:func:`alias_free_stride`).
 
 Examples:
     >>> import numpy as np
@@ -21,8 +27,12 @@ Examples:
     [3.0, 1.0, 1.0, 1.0, 3.0]
     >>> round(cutoff(box), 6), round(cutoff(box, dilation=6), 6)  # arccos((3/sqrt(2) - 1)/2), /6
     (0.975613, 0.162602)
-    >>> aspp_alias_free_strides((6, 12, 18), kernel=box)
-    {6: 19, 12: 38, 18: 57}
+    >>> rule_of_thumb_stride(6, cutoff(box))   # what "w_c/r <= pi/M" promises
+    19
+    >>> alias_free_stride(box, 6)              # the truth: H(6w) has full gain again at pi/3
+    1
+    >>> round(float(abs(dtft(box, np.pi / 3, dilation=6))), 6)
+    3.0
 """
 
 from __future__ import annotations
@@ -41,12 +51,15 @@ __all__ = [
     "HALF_POWER",
     "alias_free_stride",
     "aspp_alias_free_strides",
+    "band_limit",
     "cutoff",
     "dtft",
     "frequency_response",
     "magnitude_response",
+    "path_response",
     "periodic_power",
     "response_2d",
+    "rule_of_thumb_stride",
 ]
 
 Array = np.ndarray[Any, Any]
@@ -242,67 +255,188 @@ def _check_cutoff(value: object) -> float:
     return wc
 
 
-def alias_free_stride(dilation: int, cutoff: float) -> int:
-    """The largest stride ``M`` after a branch of dilation ``r`` that does not alias.
+def rule_of_thumb_stride(dilation: int, cutoff: float) -> int:
+    """The stride the popular rule ``w_c/r <= pi/M`` allows: ``floor(pi * r / w_c)``.
 
-    DESIGN section 4: a branch with dilation ``r`` (cut-off ``w_c/r``) may be strided by at
-    most ``M`` with ``w_c/r <= pi/M``, i.e. ``M = floor(pi * r / w_c)``. Ratios within a
-    relative ``1e-9`` of an integer count as that integer (so ``w_c = pi/3`` gives exactly
-    ``3 r`` despite rounding).
+    It is right only when the branch's input is band-limited below :func:`band_limit`
+    (``2 pi/r - w_c/r``); use :func:`alias_free_stride` for the stride a real path allows. Ratios
+    within a relative ``1e-9`` of an integer count as that integer.
 
     Args:
-        dilation: ``r >= 1``, the branch's dilation.
-        cutoff: ``w_c`` in ``(0, pi]``, the cut-off of the *undilated* kernel (e.g.
-            :func:`cutoff` with ``dilation=1``).
-
-    Returns:
-        ``M >= r`` (``M >= 1``).
+        dilation: ``r >= 1``.
+        cutoff: ``w_c`` in ``(0, pi]``, the cut-off of the *undilated* kernel.
 
     Examples:
         >>> import math
-        >>> alias_free_stride(1, math.pi / 2), alias_free_stride(6, math.pi / 2)
-        (2, 12)
-        >>> alias_free_stride(4, math.pi / 3)
-        12
-        >>> alias_free_stride(2, 0.0)
+        >>> rule_of_thumb_stride(6, math.pi / 2), rule_of_thumb_stride(4, math.pi / 3)
+        (12, 12)
+        >>> rule_of_thumb_stride(2, 0.0)
         Traceback (most recent call last):
         ...
         atrous.errors.SpecError: cutoff must be a frequency in (0, pi] radians per sample, got 0.0
     """
     r = check_int("dilation", dilation, 1)
     wc = _check_cutoff(cutoff)
-    ratio = np.pi * r / wc
-    return max(1, math.floor(ratio * (1.0 + 1e-9)))
+    return max(1, math.floor(np.pi * r / wc * (1.0 + 1e-9)))
+
+
+def band_limit(dilation: int, cutoff: float) -> float:
+    """``2 pi/r - w_c/r``: the band limit a branch's input needs for the rule ``w_c/r <= pi/M``.
+
+    Below it, the dilated kernel's first repeated passband (around ``2 pi/r``) receives nothing,
+    so the branch's output is band-limited to ``w_c/r``. For ``r = 1`` it is ``2 pi - w_c >= pi``:
+    every input qualifies.
+
+    Examples:
+        >>> round(band_limit(6, cutoff([1.0, 1.0, 1.0])), 6)   # pi/3 - 0.162602
+        0.884595
+    """
+    r = check_int("dilation", dilation, 1)
+    wc = _check_cutoff(cutoff)
+    return (2.0 * np.pi - wc) / r
+
+
+Stage = tuple[object, int]
+
+
+def _stages(kernel: object, dilation: int, before: Sequence[Stage]) -> list[tuple[Array, int]]:
+    if isinstance(before, (str, bytes)) or not isinstance(before, Sequence):
+        raise SpecError(f"before must be a sequence of (kernel, dilation) pairs, got {before!r}")
+    out = []
+    for i, stage in enumerate(before):
+        if not isinstance(stage, (tuple, list)) or len(stage) != 2:
+            raise SpecError(f"before[{i}] must be a (kernel, dilation) pair, got {stage!r}")
+        out.append((_as_kernel(stage[0], 1), check_int(f"before[{i}] dilation", stage[1], 1)))
+    out.append((_as_kernel(kernel, 1), check_int("dilation", dilation, 1)))
+    return out
+
+
+def _path(stages: Sequence[tuple[Array, int]], w: Array) -> Array:
+    h = np.ones(w.shape, dtype=np.complex128)
+    for k, d in stages:
+        h = h * _dtft(k, d * w)
+    return h
+
+
+def path_response(kernel: object, dilation: int = 1, w: object = None, *, before: Sequence[Stage] = ()) -> Array:
+    """The response of a whole stride-1 path at frequencies ``w``: the product of its stages'
+    responses, ``prod_i H_i(d_i w)``, the stages of ``before`` first, then ``kernel`` dilated by
+    ``dilation``.
+
+    Args:
+        kernel, dilation: the last stage (e.g. an ASPP branch).
+        w: frequencies in radians per sample (default: 1024 points of ``[0, pi]``).
+        before: ``(kernel, dilation)`` pairs of the stages from the input to the last one.
+
+    Examples:
+        >>> import numpy as np
+        >>> h = path_response([1.0, 1.0, 1.0], 6, [0.0, np.pi / 3], before=[([0.5, 0.5], 1)])
+        >>> np.round(np.abs(h), 6).tolist()                   # 3 * |cos(w/2)| at 0 and pi/3
+        [3.0, 2.598076]
+    """
+    stages = _stages(kernel, dilation, before)
+    ws = _grid(1024) if w is None else np.asarray(w, dtype=np.float64)
+    return _path(stages, ws)
+
+
+def alias_free_stride(
+    kernel: object, dilation: int = 1, *, before: Sequence[Stage] = (), level: float = HALF_POWER
+) -> int:
+    """The largest stride ``M`` after a path that does not alias, from the path's whole response.
+
+    ``M`` is the largest integer such that ``|H(w)| <= level * |H(0)|`` on all of
+    ``[pi/M, pi]``, with ``H`` the response of the whole path (:func:`path_response`): what a
+    stride ``M`` folds onto the output is passed at no more than ``level`` times the DC gain.
+    The last frequency above the level is found by a dense scan (``64`` points per tap of the
+    path's total span, at least 8192) refined by bisection; the rule ``w_c/r <= pi/M``
+    (:func:`rule_of_thumb_stride`) gives the same ``M`` only when ``before`` band-limits the
+    input below :func:`band_limit`.
+
+    Args:
+        kernel: 1-d taps of the last stage (the per-axis profile of a separable 2-d kernel).
+        dilation: its dilation ``r >= 1``.
+        before: ``(kernel, dilation)`` pairs of the path from the input to this stage (e.g. a
+            backbone's low-pass); the empty default is a branch fed by any input.
+        level: the fraction of ``|H(0)|`` allowed to fold, in ``(0, 1)`` (default the
+            half-power level of :func:`cutoff`).
+
+    Returns:
+        ``M >= 1``; 1 when the path passes more than ``level`` at ``w = pi``.
+
+    Raises:
+        SpecError: a path with no DC gain (``|H(0)| = 0``), or invalid arguments.
+
+    Examples:
+        >>> box = [1.0, 1.0, 1.0]
+        >>> alias_free_stride(box), alias_free_stride(box, 6)     # undilated: floor(pi / 0.9756)
+        (3, 1)
+        >>> smooth = [1.0] * 8                                      # an 8-tap average in front
+        >>> alias_free_stride(box, 6, before=[(smooth, 1)]), rule_of_thumb_stride(6, cutoff(box))
+        (21, 19)
+        >>> alias_free_stride([1.0, 1.0], 1)                        # |cos(w/2)|: half power at pi/2
+        2
+    """
+    lv = _check_level(level)
+    stages = _stages(kernel, dilation, before)
+    dc = abs(complex(_path(stages, np.zeros(1))[0]))
+    scale = float(np.prod([np.abs(k).sum() for k, _ in stages]))
+    if dc <= 1e-12 * scale:
+        raise SpecError(
+            f"alias_free_stride needs a path with DC gain, but |H(0)| = {dc:.3g}: a stride's aliasing is "
+            "measured relative to the DC gain"
+        )
+    target = lv * dc
+    span = sum(d * (k.shape[0] - 1) for k, d in stages) + 1
+    w = np.linspace(0.0, np.pi, max(8192, 64 * span))
+    above = np.nonzero(np.abs(_path(stages, w)) - target > 0.0)[0]
+    last = int(above[-1])  # above[0] == 0: the DC gain exceeds the level
+    if last == w.shape[0] - 1:
+        return 1
+    lo, hi = float(w[last]), float(w[last + 1])
+
+    def excess(x: float) -> float:
+        return float(abs(_path(stages, np.array([x]))[0])) - target
+
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if excess(mid) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return max(1, math.floor(np.pi / hi * (1.0 + 1e-9)))
 
 
 def aspp_alias_free_strides(
-    rates: Sequence[int], kernel: object = None, *, cutoff: float | None = None, level: float = HALF_POWER
+    rates: Sequence[int], kernel: object, *, before: Sequence[Stage] = (), level: float = HALF_POWER
 ) -> dict[int, int]:
-    """The largest alias-free stride of each ASPP branch: ``{rate: floor(pi * rate / w_c)}``.
+    """The largest alias-free stride of each ASPP branch, from each branch's whole path.
 
-    Give exactly one of ``kernel`` (its cut-off at ``level`` is computed) or ``cutoff`` (the
-    undilated kernel's ``w_c``).
+    Every branch is ``before`` (the path from the input, e.g. the backbone's low-pass) followed
+    by ``kernel`` dilated by its rate: ``{rate: alias_free_stride(kernel, rate, before=before)}``.
 
     Args:
         rates: the branches' dilations, e.g. DeepLab's ``(6, 12, 18)``.
         kernel: 1-d taps shared by the branches (the per-axis profile of a 2-d kernel).
-        cutoff: ``w_c`` in ``(0, pi]`` instead of a kernel.
-        level: the cut-off level when ``kernel`` is given.
+        before: ``(kernel, dilation)`` pairs in front of every branch.
+        level: see :func:`alias_free_stride`.
 
     Examples:
-        >>> import math
-        >>> aspp_alias_free_strides((6, 12, 18), cutoff=math.pi / 2)
-        {6: 12, 12: 24, 18: 36}
+        >>> box = [1.0, 1.0, 1.0]
+        >>> aspp_alias_free_strides((6, 12, 18), box)             # the branches alone: none
+        {6: 1, 12: 1, 18: 1}
+        >>> aspp_alias_free_strides((6, 12, 18), box, before=[([1.0] * 8, 1)])   # an 8-tap average first
+        {6: 21, 12: 39, 18: 8}
+        >>> {r: round(band_limit(r, cutoff(box)), 3) for r in (6, 12, 18)}    # what the rule needs
+        {6: 0.885, 12: 0.442, 18: 0.295}
     """
-    if (kernel is None) == (cutoff is None):
-        raise SpecError("give exactly one of kernel (1-d taps) or cutoff (radians in (0, pi])")
     if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
         raise SpecError(f"rates must be a sequence of ints >= 1, got {rates!r}")
     rs = [check_int(f"rates[{i}]", r, 1) for i, r in enumerate(rates)]
     if not rs:
         raise SpecError("rates must list at least one dilation, got []")
-    wc = _undilated_cutoff(_as_kernel(kernel, 1), _check_level(level)) if kernel is not None else _check_cutoff(cutoff)
-    return {r: alias_free_stride(r, wc) for r in rs}
+    return {r: alias_free_stride(kernel, r, before=before, level=level) for r in rs}
 
 
 def response_2d(kernel2d: object, dilation: int | Sequence[int] = (1, 1), n: int = 128) -> tuple[Array, Array]:

@@ -568,6 +568,11 @@ class Field:
             start = "None"
         return f"Field(size={self.size}, jump={self.jump}, start={start}{extra}{holes}{length})"
 
+    def _repr_html_(self) -> str:
+        from atrous.geometry.display import field_html
+
+        return field_html(self)
+
 
 def _add_counts(into: dict[int, int], counts: dict[int, int]) -> None:
     for x, c in counts.items():
@@ -695,6 +700,11 @@ class FieldND:
 
     def __repr__(self) -> str:
         return f"FieldND(size={self.size}, jump={tuple(str(j) for j in self.jump)}, start={self.start})"
+
+    def _repr_html_(self) -> str:
+        from atrous.geometry.display import field_html
+
+        return field_html(self)
 
 
 @overload

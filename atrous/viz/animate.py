@@ -51,7 +51,7 @@ from atrous.geometry import (
     receptive_field,
 )
 
-__all__ = ["ANIMATION_COLOURS", "CONV_ARITHMETIC", "animate", "conv_arithmetic_set", "frame_cells", "svg"]
+__all__ = ["ANIMATION_COLOURS", "CONV_ARITHMETIC", "Animation", "animate", "conv_arithmetic_set", "frame_cells", "svg"]
 
 #: Okabe-Ito colours (RGB) of the cell categories; no blue-versus-cyan pair.
 ANIMATION_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -643,6 +643,36 @@ def frame_cells(spec: object, input_size: int | Sequence[int], frame: int = 0, *
 _FORMATS = {".gif": "gif", ".apng": "apng", ".png": "png"}
 
 
+class Animation(list):  # type: ignore[type-arg]
+    """The frames of :func:`animate` (a list of Pillow images, one per output) that a notebook
+    shows inline: ``_repr_html_`` is the animated PNG, ``_repr_png_`` the first frame."""
+
+    def __init__(self, frames: Sequence[Any], fps: float = 2) -> None:
+        super().__init__(frames)
+        self.fps = fps
+
+    def to_bytes(self, format: str = "apng") -> bytes:
+        """The animation encoded as ``"apng"``, ``"gif"`` or ``"png"`` (the first frame)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"animation.{format}"
+            _save(list(self), path, format, self.fps)
+            return path.read_bytes()
+
+    def _repr_png_(self) -> bytes:
+        return self.to_bytes("png")
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        data = base64.b64encode(self.to_bytes("apng")).decode("ascii")
+        return (
+            f"<img src='data:image/png;base64,{data}' alt='animation, {len(self)} frames' "
+            "style='max-width:100%;image-rendering:pixelated'>"
+        )
+
+
 def animate(
     spec_or_kwargs: object,
     input_size: int | Sequence[int],
@@ -651,7 +681,7 @@ def animate(
     format: str | None = None,
     cell: int = 24,
     fps: float = 2,
-) -> list[Any]:
+) -> Animation:
     """Draw a convolution, dilated convolution or transposed convolution, one frame per output.
 
     Args:
@@ -668,7 +698,8 @@ def animate(
 
     Returns:
         The frames as Pillow palette images (mode ``"P"``; ``.convert("RGB")`` for pixel
-        access), one per output cell in row-major order.
+        access), one per output cell in row-major order: an :class:`Animation` (a list that a
+        notebook shows inline).
 
     Raises:
         SpecError: an invalid spec, input size, cell size, fps or format.
@@ -676,9 +707,9 @@ def animate(
     plan = _plan(spec_or_kwargs, input_size)
     scene = _scene(plan, cell)
     base = _base(scene)
-    frames = [_render(scene, base, f) for f in range(plan.frames)]
+    frames = Animation([_render(scene, base, f) for f in range(plan.frames)], fps)
     if path is not None:
-        _save(frames, Path(path), format, fps)
+        _save(list(frames), Path(path), format, fps)
     return frames
 
 

@@ -14,6 +14,7 @@ module costs nothing.
 - :func:`coverage_map`: path counts over the field of a stride-1 dilated stack, holes marked.
 - :func:`erf_heatmap`: an effective receptive field with its Gaussian fit, TRF and mass radii.
 - :func:`frequency_response`: ``|H(d w)|`` of a kernel dilated by several rates, cut-offs marked.
+- :func:`stride_aliasing`: the whole path's response and the alias-free stride it allows.
 - :func:`checkerboard_map`: the overlap map of transposed convolutions (Odena et al. 2016).
 - :func:`detection_probability`: the chance that one dilated tap grid hits a small object.
 - :func:`save_all`: a default set of all of them, as PNG files (for the HTML report).
@@ -42,6 +43,7 @@ __all__ = [
     "frequency_response",
     "rf_growth",
     "save_all",
+    "stride_aliasing",
 ]
 
 #: Resolution of the saved PNG files (dots per inch).
@@ -190,8 +192,13 @@ def _effective_size(value: object) -> float:
     if value is None:
         return math.nan
     axis_radii = getattr(value, "axis_radii", None)
-    if isinstance(axis_radii, Mapping):  # an ERF: 2 r90 + 1 of the widest marginal
-        return float(2.0 * max(axis_radii[0.9]) + 1.0)
+    if isinstance(axis_radii, Mapping):  # an ERF: 2 r90 + 1 of the widest marginal (L90 + 1 if causal)
+        back = getattr(value, "back_radii", {}).get(0.9, ())
+        widths = [
+            float(b) + 1.0 if b is not None else 2.0 * float(r) + 1.0
+            for r, b in zip(axis_radii[0.9], back or (None,) * len(axis_radii[0.9]))
+        ]
+        return max(widths)
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -551,25 +558,45 @@ def erf_heatmap(
             v0, v1 = -0.5, pmap.shape[a] - 0.5
         view.append((v0, v1))
 
+    one_sided = bool(getattr(erf_result, "one_sided", (False,))[0]) if nd == 1 else False
     if nd == 1:
         fig = _new_figure(7.5, 4.4)
         ax = fig.add_subplot()
         x = np.arange(pmap.shape[0])
         ax.plot(x, pmap, "o-", color="#1f3b73", lw=1.2, ms=3.5, label="ERF (share of gradient)", gid="erf")
-        ax.plot(
-            x, gauss, "--", color="#2a9d8f", lw=1.6, label=f"Gaussian fit (\u03c3 = {sigma[0]:.3g})", gid="gaussian"
-        )
+        if one_sided:
+            # a causal field: a Gaussian around the centre of mass misses it by orders of magnitude
+            # and its radii run past the present step; fit and count back from the present instead
+            present = int(erf_result.present[0])
+            model = np.asarray(erf_result.fit(), dtype=np.float64)
+            mean_lag = float((pmap * np.clip(present - x, 0, None)).sum())
+            ax.plot(x, model, "--", color="#2a9d8f", lw=1.6, gid="fit",
+                    label=f"one-sided fit: geometric decay\nfrom the present (mean lag {mean_lag:.3g})")  # fmt: skip
+            ax.axvline(present, color="0.35", lw=1.0, ls=":", label=f"present step ({present})")
+        else:
+            ax.plot(
+                x, gauss, "--", color="#2a9d8f", lw=1.6, label=f"Gaussian fit (\u03c3 = {sigma[0]:.3g})", gid="gaussian"
+            )
+            model = gauss
         if boxes is not None:
             a, b = boxes[0]
             ax.axvspan(a - 0.5, b + 0.5, color="#e76f51", alpha=0.12, lw=0, label=f"TRF ({trf[0]} positions)")
-        ymax = max(pmap.max(), gauss.max())
+        ymax = max(pmap.max(), model.max())
         for i, (q, r) in enumerate(sorted(radii.items())):
             colour = ["#6c757d", "#c9a227", "#d1495b"][i % 3]
             yq = ymax * (1.6 * 1.45**i if log else 1.04 + 0.05 * i)
-            ax.plot(
-                [centre[0] - r, centre[0] + r], [yq, yq], "|-", color=colour, lw=1.6, ms=9,
-                label=f"{q:.0%} of the mass: r = {r:.3g}", gid=f"radius{round(q * 100)}",
-            )  # fmt: skip
+            if one_sided:
+                back = int(erf_result.back_radii[q][0])
+                xs, label = [present - back, present], f"{q:.0%} of the mass in the last {back + 1} steps"
+            else:
+                xs, label = [centre[0] - r, centre[0] + r], f"{q:.0%} of the mass: r = {r:.3g}"
+            ax.plot(xs, [yq, yq], "|-", color=colour, lw=1.6, ms=9, label=label, gid=f"radius{round(q * 100)}")
+        if one_sided:
+            deepest = present - max(int(v[0]) for v in erf_result.back_radii.values())
+            view[0] = (
+                max(-0.5, min(view[0][0], deepest - 3.0)),
+                min(pmap.shape[0] - 0.5, max(view[0][1], present + 2.0)),
+            )
         ax.set_xlim(*view[0])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
         if log:
@@ -719,6 +746,87 @@ def frequency_response(
     return _finish(fig, path)
 
 
+def stride_aliasing(
+    kernel: Sequence[float] | Any,
+    dilation: int,
+    befores: Sequence[Sequence[tuple[Any, int]]] = ((),),
+    n: int = 4096,
+    *,
+    path: str | Path | None = None,
+) -> Figure:
+    """Why the alias-free stride comes from the whole path: one panel per path ending in
+    ``kernel`` dilated by ``dilation``.
+
+    Each panel draws the branch's own response ``|H(d w)|`` and the whole path's
+    (:func:`atrous.analysis.spectra.path_response`), both relative to their DC gain, the level a
+    stride may fold (the half-power level), the band ``[pi/M, pi]`` of the alias-free stride
+    ``M`` (:func:`atrous.analysis.spectra.alias_free_stride`) and the stride the popular rule
+    ``w_c/r <= pi/M`` allows (:func:`atrous.analysis.spectra.rule_of_thumb_stride`).
+
+    Args:
+        kernel: 1-d taps of the branch.
+        dilation: its rate.
+        befores: one path per panel: ``(kernel, dilation)`` pairs in front of the branch.
+        n: frequencies on ``[0, pi]``.
+        path: save the figure there.
+
+    Returns:
+        The Figure; panel ``i``'s path response has gid ``"path-{i}"``, the alias-free band's edge
+        ``"free-{i}"`` and the rule's ``"rule-{i}"``.
+    """
+    import numpy as np
+
+    from atrous.analysis import spectra
+
+    k = spectra._as_kernel(kernel, 1)
+    d = _rates([dilation], "dilation")[0]
+    panels = list(befores)
+    if not panels:
+        raise SpecError("befores must list at least one path (use [()] for the branch alone)")
+    fig = _new_figure(max(6.5, 5.0 * len(panels)), 4.4)
+    axs = fig.subplots(1, len(panels), squeeze=False)[0]
+    w = np.linspace(0.0, np.pi, n)
+    alone = np.abs(spectra.path_response(k, d, w))
+    alone = alone / alone[0]
+    wc = spectra.cutoff(k)
+    rule = spectra.rule_of_thumb_stride(d, wc)
+    for i, (ax, before) in enumerate(zip(axs, panels)):
+        before = list(before)
+        h = np.abs(spectra.path_response(k, d, w, before=before))
+        h = h / h[0]
+        m = spectra.alias_free_stride(k, d, before=before)
+        ax.plot(w, alone, color="0.6", lw=1.0, label=f"branch alone |H({d}\u03c9)|")
+        if before:
+            ax.plot(w, h, color="#1f3b73", lw=2.0, label="whole path", gid=f"path-{i}")
+        else:
+            ax.plot(w, h, color="#1f3b73", lw=2.0, alpha=0.0, gid=f"path-{i}")
+        ax.axhline(spectra.HALF_POWER, color="0.4", ls="--", lw=1.0, label="level a stride may fold (1/\u221a2)")
+        ax.axvspan(np.pi / m, np.pi, color="#2a9d8f", alpha=0.12, lw=0)
+        ax.axvline(np.pi / m, color="#2a9d8f", lw=1.6, gid=f"free-{i}", label=f"alias-free stride: M = {m}")
+        ax.axvline(np.pi / rule, color="#d1495b", lw=1.4, ls=":", gid=f"rule-{i}", label=f"the rule's M = {rule}")
+        ax.set_xlim(0, np.pi)
+        ax.set_ylim(0, 1.08)
+        ax.set_xticks([0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, np.pi])
+        ax.set_xticklabels(["0", "\u03c0/4", "\u03c0/2", "3\u03c0/4", "\u03c0"])
+        ax.set_xlabel("frequency \u03c9 (radians per input position)")
+        ax.set_ylabel("|H(\u03c9)| / |H(0)|")
+        ax.grid(True, alpha=0.3)
+        what = ", ".join(
+            f"a kernel of {len(np.atleast_1d(np.asarray(bk)))} taps" + (f" (d={bd})" if bd > 1 else "")
+            for bk, bd in before
+        )
+        ax.set_title(
+            f"{_kernel_label(k)} dilated by {d}" + (f"\nafter {what}" if before else "\nalone"), fontsize=_TITLE - 0.5
+        )
+        if 2 * np.pi / d <= np.pi:
+            ax.annotate(
+                f"full gain again\nat 2\u03c0/{d}", (2 * np.pi / d, 1.0), xytext=(2 * np.pi / d + 0.25, 0.86),
+                fontsize=_SMALL, arrowprops={"arrowstyle": "->", "color": "0.35"}, color="0.25",
+            )  # fmt: skip
+        ax.legend(fontsize=_SMALL, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    return _finish(fig, path)
+
+
 # --------------------------------------------------------------------------- checkerboard_map
 
 
@@ -743,27 +851,32 @@ def checkerboard_map(
     spec: Any,
     periods: int = 4,
     *,
+    input_size: int | Sequence[int] | None = None,
     path: str | Path | None = None,
 ) -> Figure:
     """The overlap map of a transposed convolution: kernel taps reaching each output position.
 
-    The per-phase counts of :func:`atrous.nn.upsample.checkerboard` (one period,
-    ``Checkerboard.overlap``) tiled over ``periods`` periods per axis; a scalar spec is drawn
-    in 2-d. A list of specs (e.g. ``k=3, s=2`` vs ``k=4, s=2``) is drawn side by side on one
-    colour scale.
+    Drawn for a concrete input (``periods + 1`` positions per axis unless ``input_size`` says
+    otherwise), so the counts at the borders are the ones PyTorch computes (the transposed
+    convolution of all-ones with an all-ones kernel): from :meth:`atrous.geometry.Field.paths`
+    of the bounded field, per axis, multiplied. The titles give the interior, per-phase counts of
+    :func:`atrous.nn.upsample.checkerboard` (``Checkerboard.counts``). A scalar spec is drawn in
+    2-d. A list of specs (e.g. ``k=3, s=2`` vs ``k=4, s=2``) is drawn side by side on one colour
+    scale.
 
     Args:
         spec: a transposed ConvSpec (or a layer with ``.spec``), or a list of them.
-        periods: periods drawn per axis.
+        periods: input positions per axis minus one (when ``input_size`` is not given).
+        input_size: the input's spatial size (an int for every axis, or one per axis).
         path: save the figure there.
 
     Returns:
-        The Figure; each 2-d panel's ``AxesImage`` (gid ``"overlap"``) holds the tiled overlap
-        map, a 1-d panel's bars (gid ``"overlap"``) the tiled counts.
+        The Figure; each 2-d panel's ``AxesImage`` (gid ``"overlap"``) holds the overlap map, a
+        1-d panel's bars (gid ``"overlap"``) the counts, indexed by output position.
     """
     import numpy as np
 
-    from atrous.geometry import as_spec
+    from atrous.geometry import FieldND, as_spec, receptive_field
     from atrous.nn.upsample import checkerboard
 
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
@@ -775,17 +888,27 @@ def checkerboard_map(
     for s in specs:
         ls = as_spec(s)
         if getattr(ls, "broadcasts", False):
-            ls = ls.for_ndim(2)
+            ls = ls.for_ndim(2 if input_size is None or isinstance(input_size, int) else len(input_size))
         if ls.ndim > 2:
             raise SpecError(f"checkerboard_map draws 1-d and 2-d transposed convolutions, got {ls.ndim} axes: {ls!r}")
-        boards.append((ls, checkerboard(ls)))
-    tiles = [np.tile(np.asarray(cb.overlap, dtype=np.int64), (periods,) * cb.ndim) for _, cb in boards]
-    vmax = max(int(t.max()) for t in tiles)
+        cb = checkerboard(ls)
+        if input_size is None:
+            sizes: tuple[int, ...] = (periods + 1,) * ls.ndim
+        elif isinstance(input_size, int):
+            sizes = (input_size,) * ls.ndim
+        else:
+            sizes = tuple(input_size)
+        field = receptive_field([ls], input_size=sizes)[0]
+        axes = field.axes if isinstance(field, FieldND) else (field,)
+        per_axis = [np.array([sum(f.paths(y).values()) for y in range(f.length)], dtype=np.int64) for f in axes]
+        tile = per_axis[0] if ls.ndim == 1 else np.multiply.outer(per_axis[0], per_axis[1])
+        boards.append((ls, cb, tile, sizes))
+    vmax = max(int(t.max()) for *_, t, _ in boards)
     n = len(boards)
     fig = _new_figure(max(5.0, 4.5 * n + (0.9 if n > 1 else 0.0)), 5.0)
     axs = fig.subplots(1, n, squeeze=False)[0]
     im = None
-    for ax, (ls, cb), tile in zip(axs, boards, tiles):
+    for ax, (ls, cb, tile, sizes) in zip(axs, boards):
         counts_txt = (
             " | ".join(", ".join(map(str, c)) for c in cb.counts)
             if len(set(cb.counts)) > 1
@@ -796,7 +919,11 @@ def checkerboard_map(
             verdict = f"uneven overlap (max/min {ratio})"
         else:
             verdict = "even overlap"
-        ax.set_title(f"{_spec_label(ls)}: {verdict}\ntaps per phase per axis: {counts_txt}", fontsize=_TITLE - 0.5)
+        size_txt = "\u00d7".join(map(str, sizes))
+        ax.set_title(
+            f"{_spec_label(ls)}, input {size_txt}: {verdict}\ninterior taps per phase per axis: {counts_txt}",
+            fontsize=_TITLE - 0.5,
+        )
         if cb.ndim == 2:
             im = ax.imshow(tile, cmap="cividis", vmin=0, vmax=vmax, interpolation="nearest", origin="upper")
             im.set_gid("overlap")
@@ -804,10 +931,6 @@ def checkerboard_map(
                 for (i, j), v in np.ndenumerate(tile):
                     ax.text(j, i, str(v), ha="center", va="center", fontsize=_SMALL,
                             color="black" if v > 0.55 * vmax else "white")  # fmt: skip
-            for a, length in enumerate(tile.shape):
-                st = cb.stride[a]
-                for b in range(st, length, st):
-                    (ax.axhline if a == 0 else ax.axvline)(b - 0.5, color="black", lw=0.9, alpha=0.45)
             ax.set_xlabel("output position, axis 1")
             ax.set_ylabel("output position, axis 0")
             ax.set_xticks(range(0, tile.shape[1], cb.stride[1]))
@@ -826,7 +949,7 @@ def checkerboard_map(
         bar.ax.tick_params(labelsize=_TICK)
         bar.ax.yaxis.get_major_locator().set_params(integer=True)
     if n > 1:
-        fig.suptitle("Transposed convolution overlap (checkerboard)", fontsize=_TITLE + 1)
+        fig.suptitle("Transposed convolution overlap (checkerboard), borders included", fontsize=_TITLE + 1)
     return _finish(fig, path)
 
 

@@ -26,11 +26,13 @@ from atrous.analysis.builtin import BUILTIN, DEFAULT_INPUT, get_builtin
 from atrous.analysis.spectra import (
     alias_free_stride,
     aspp_alias_free_strides,
+    band_limit,
     cutoff,
     dtft,
     frequency_response,
     magnitude_response,
     response_2d,
+    rule_of_thumb_stride,
 )
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, PoolSpec, hdc, receptive_field
@@ -461,49 +463,135 @@ def test_cutoff_errors():
         cutoff([1.0, 1.0], dilation=0)
 
 
-def test_alias_free_stride_examples():
+def test_rule_of_thumb_stride_examples():
     pi = math.pi
-    assert alias_free_stride(1, pi) == 1
-    assert alias_free_stride(5, pi) == 5
-    assert alias_free_stride(1, pi / 2) == 2
-    assert alias_free_stride(6, pi / 2) == 12
-    assert alias_free_stride(4, pi / 3) == 12  # pi * 4 / (pi / 3) rounds to 11.999..., still 12
-    assert alias_free_stride(3, pi / 7) == 21
-    assert alias_free_stride(2, 1.0) == 6  # 2 pi = 6.28
-    assert alias_free_stride(1, 0.9 * pi) == 1
+    assert rule_of_thumb_stride(1, pi) == 1
+    assert rule_of_thumb_stride(5, pi) == 5
+    assert rule_of_thumb_stride(1, pi / 2) == 2
+    assert rule_of_thumb_stride(6, pi / 2) == 12
+    assert rule_of_thumb_stride(4, pi / 3) == 12  # pi * 4 / (pi / 3) rounds to 11.999..., still 12
+    assert rule_of_thumb_stride(3, pi / 7) == 21
+    assert rule_of_thumb_stride(2, 1.0) == 6  # 2 pi = 6.28
+    assert rule_of_thumb_stride(1, 0.9 * pi) == 1
     for r in range(1, 30):
         for wc in (0.3, 1.0, 2.2, BOX_CUTOFF):
-            m = alias_free_stride(r, wc)
+            m = rule_of_thumb_stride(r, wc)
             assert wc / r <= pi / m and wc / r > pi / (m + 1)
     for bad_r in (0, -2, 1.5, "2"):
         with pytest.raises(SpecError, match="dilation"):
-            alias_free_stride(bad_r, 1.0)
+            rule_of_thumb_stride(bad_r, 1.0)
     for bad_wc in (0.0, -1.0, 3.2, float("nan"), float("inf"), "x", None):
         with pytest.raises(SpecError, match="cutoff"):
-            alias_free_stride(2, bad_wc)
+            rule_of_thumb_stride(2, bad_wc)
+    assert band_limit(6, BOX_CUTOFF) == pytest.approx((2 * pi - BOX_CUTOFF) / 6)
 
 
-def test_aspp_box_kernel():
-    strides = aspp_alias_free_strides((6, 12, 18), kernel=[1.0, 1.0, 1.0])
-    assert strides == {r: math.floor(math.pi * r / BOX_CUTOFF) for r in (6, 12, 18)} == {6: 19, 12: 38, 18: 57}
-    # same from the cut-off, and consistent with cutoff(kernel, rate)
-    assert aspp_alias_free_strides([6, 12, 18], cutoff=cutoff([1, 1, 1])) == strides
-    for r, m in strides.items():
-        wc_r = cutoff([1.0, 1.0, 1.0], r)
-        assert wc_r <= math.pi / m < math.pi / (m - 1) and wc_r > math.pi / (m + 1)
-    assert aspp_alias_free_strides((6, 12, 18), cutoff=math.pi / 2) == {6: 12, 12: 24, 18: 36}
-    with pytest.raises(SpecError, match="exactly one"):
-        aspp_alias_free_strides((6, 12, 18))
-    with pytest.raises(SpecError, match="exactly one"):
-        aspp_alias_free_strides((6,), kernel=[1, 1, 1], cutoff=1.0)
+def _path_magnitude_fft(stages, n_fft=1 << 16):
+    """|H| of a path on [0, pi], independently: the FFT of the full impulse response (the
+    zero-inserted kernels convolved with each other)."""
+    h = np.array([1.0])
+    for k, d in stages:
+        h = np.convolve(h, dilate_kernel(np.asarray(k, dtype=np.float64), d))
+    mag = np.abs(np.fft.rfft(h, n=n_fft))
+    w = np.linspace(0.0, np.pi, mag.shape[0])
+    return w, mag
+
+
+def _largest_clean_stride(stages, level=spectra.HALF_POWER):
+    w, mag = _path_magnitude_fft(stages)
+    limit = level * mag[0] * (1 + 1e-9)
+    m = 1
+    while m < 400 and np.all(mag[w >= np.pi / (m + 1)] <= limit):
+        m += 1
+    return m
+
+
+def test_alias_free_stride_is_the_largest_stride_the_whole_path_allows():
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(60):
+        k = rng.uniform(0.2, 1.0, size=rng.integers(2, 6))
+        d = int(rng.integers(1, 9))
+        before = []
+        if rng.random() < 0.7:
+            before.append((rng.uniform(0.2, 1.0, size=rng.integers(2, 12)), int(rng.integers(1, 3))))
+        stages = [*before, (k, d)]
+        m = alias_free_stride(k, d, before=before)
+        w, mag = _path_magnitude_fft(stages)
+        above = w[mag > spectra.HALF_POWER * mag[0]]
+        w_last = float(above[-1])  # the last frequency the path passes above the level (FFT grid)
+        ratio = np.pi / w_last
+        if w_last >= w[-1]:
+            assert m == 1
+        elif abs(ratio - round(ratio)) > 1e-3 * ratio:  # not on a knife's edge between two strides
+            assert m == math.floor(ratio), (k, d, before, m, ratio)
+        assert abs(m - _largest_clean_stride(stages)) <= 1
+        checked += 1
+    assert checked == 60
+
+
+def test_dilated_box_counter_example():
+    """A 3-tap box dilated by 6: the rule promises M = 19, but H(6w) is back at full gain at pi/3
+    and 2 pi/3, so even a stride of 2 aliases: two different inputs give the same strided output."""
+    box = np.ones(3)
+    assert rule_of_thumb_stride(6, cutoff(box)) == 19
+    assert alias_free_stride(box, 6) == 1
+    assert abs(dtft(box, math.pi / 3, dilation=6)) == pytest.approx(3.0)  # |H(0)| = 3
+    n = np.arange(240)
+    branch = dilate_kernel(box, 6)
+    low = np.convolve(np.cos(np.pi / 3 * n), branch, mode="valid")[::2]
+    high = np.convolve(np.cos(2 * np.pi / 3 * n), branch, mode="valid")[::2]
+    # after the branch and a stride of 2, the frequencies pi/3 and 2 pi/3 are indistinguishable
+    spec_low, spec_high = np.abs(np.fft.rfft(low)), np.abs(np.fft.rfft(high))
+    assert np.argmax(spec_low) == np.argmax(spec_high)
+    assert np.max(spec_high) == pytest.approx(np.max(spec_low), rel=0.05)
+
+
+def test_rule_holds_when_the_input_is_band_limited():
+    """With a low-pass in front whose cut-off is below 2 pi/r - w_c/r, the whole-path stride is
+    the rule's floor(pi r / w_c)."""
+    box = np.ones(3)
+    for r in (2, 3, 4, 6):
+        b = band_limit(r, BOX_CUTOFF)
+        taps = 255
+        t = np.arange(taps) - (taps - 1) / 2
+        fc = 0.85 * b
+        lowpass = fc / np.pi * np.sinc(fc / np.pi * t) * np.blackman(taps)
+        assert alias_free_stride(box, r, before=[(lowpass, 1)]) == rule_of_thumb_stride(r, BOX_CUTOFF), r
+        assert alias_free_stride(box, r) == 1  # without it, no stride is alias-free
+
+
+def test_alias_free_stride_errors():
+    with pytest.raises(SpecError, match="DC gain"):
+        alias_free_stride([1.0, -1.0])
+    with pytest.raises(SpecError, match="DC gain"):
+        alias_free_stride([1.0, 1.0], before=[([1.0, -1.0], 1)])
+    with pytest.raises(SpecError, match="dilation"):
+        alias_free_stride([1.0, 1.0], 0)
+    with pytest.raises(SpecError, match="before"):
+        alias_free_stride([1.0, 1.0], before=[[1.0, 1.0, 1.0]])
+    with pytest.raises(SpecError, match="before"):
+        alias_free_stride([1.0, 1.0], before="box")
+    with pytest.raises(SpecError, match="level"):
+        alias_free_stride([1.0, 1.0], level=1.5)
+    assert alias_free_stride([1.0]) == 1  # an impulse passes pi at full gain
+
+
+def test_aspp_strides_from_each_branchs_path():
+    box = [1.0, 1.0, 1.0]
+    assert aspp_alias_free_strides((6, 12, 18), box) == {6: 1, 12: 1, 18: 1}
+    smooth = [([1.0] * 8, 1)]
+    strides = aspp_alias_free_strides((6, 12, 18), box, before=smooth)
+    assert strides == {r: alias_free_stride(box, r, before=smooth) for r in (6, 12, 18)}
+    assert strides[18] < rule_of_thumb_stride(18, BOX_CUTOFF)  # the average does not band-limit enough for r=18
     with pytest.raises(SpecError):
-        aspp_alias_free_strides((), cutoff=1.0)
+        aspp_alias_free_strides((), box)
     with pytest.raises(SpecError):
-        aspp_alias_free_strides((6, 0), cutoff=1.0)
+        aspp_alias_free_strides((6, 0), box)
     with pytest.raises(SpecError):
-        aspp_alias_free_strides("6", cutoff=1.0)
-    with pytest.raises(SpecError, match="zero"):
-        aspp_alias_free_strides((6,), kernel=[1.0, -1.0])
+        aspp_alias_free_strides("6", box)
+    with pytest.raises(SpecError, match="DC gain"):
+        aspp_alias_free_strides((6,), [1.0, -1.0])
 
 
 def test_spectra_does_not_import_torch_at_module_level():

@@ -156,7 +156,23 @@ def test_coverage_map_rejects_bad_input():
 # --------------------------------------------------------------------------- checkerboard_map
 
 
-def test_checkerboard_map_is_the_overlap_counts(tmp_path):
+def _torch_overlap(spec, sizes):
+    """Kernel taps reaching each output, as PyTorch computes them: all-ones through an all-ones
+    transposed convolution."""
+    import torch
+
+    resolved = spec.resolve(sizes)
+    (lo, hi), *_ = resolved.pads
+    assert all(p == (lo, hi) for p in resolved.pads) and lo == hi
+    fn = torch.nn.functional.conv_transpose2d if len(sizes) == 2 else torch.nn.functional.conv_transpose1d
+    out = fn(
+        torch.ones(1, 1, *sizes, dtype=torch.float64), torch.ones(1, 1, *spec.kernel_size, dtype=torch.float64),
+        stride=spec.stride, padding=lo, output_padding=resolved.output_padding,
+    )  # fmt: skip
+    return out[0, 0].numpy().astype(np.int64)
+
+
+def test_checkerboard_map_is_pytorchs_overlap_borders_included(tmp_path):
     from atrous.nn.upsample import checkerboard
 
     path = tmp_path / "cb.png"
@@ -166,33 +182,43 @@ def test_checkerboard_map_is_the_overlap_counts(tmp_path):
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 2
     for ax, spec in zip(panels, (K3S2, K4S2)):
-        cb = checkerboard(spec.for_ndim(2))
+        full = spec.for_ndim(2)
         data = np.ma.getdata(image_of(ax).get_array())
-        np.testing.assert_array_equal(data, np.tile(np.array(cb.overlap), (4, 4)))
+        np.testing.assert_array_equal(data, _torch_overlap(full, (5, 5)))
+        # away from the borders, the per-phase counts of checkerboard() tile the map
+        cb = checkerboard(full)
+        inner = data[2:-2, 2:-2]
+        s0, s1 = full.stride
+        for (i, j), v in np.ndenumerate(inner):
+            assert v == cb.overlap[(i + 2) % s0][(j + 2) % s1]
+        assert ax.get_xlabel() == "output position, axis 1"
     assert panels[0].get_title().count("uneven") == 1 and "1, 2" in panels[0].get_title()
     assert "even overlap" in panels[1].get_title() and "uneven" not in panels[1].get_title()
-    np.testing.assert_array_equal(np.ma.getdata(image_of(panels[0]).get_array())[:2, :2], [[1, 2], [2, 4]])
-    assert (np.ma.getdata(image_of(panels[1]).get_array()) == 4).all()
 
 
-def test_checkerboard_map_2d_spec_and_periods(tmp_path):
-    from atrous.nn.upsample import checkerboard
+def test_checkerboard_zero_padding_first_output_reads_one_tap():
+    """k=3, s=2, padding 0: output 0 receives one tap (PyTorch), not the interior phase's two."""
+    spec = ConvSpec((3, 3), stride=2, padding=0, transposed=True)
+    fig = F.checkerboard_map(spec)
+    data = np.ma.getdata(image_of(fig.axes[0]).get_array())
+    assert data[0, 0] == 1 == _torch_overlap(spec, (5, 5))[0, 0]
+    np.testing.assert_array_equal(data, _torch_overlap(spec, (5, 5)))
 
+
+def test_checkerboard_map_2d_spec_and_input_size(tmp_path):
     spec = ConvSpec((3, 5), stride=(2, 3), padding=0, transposed=True)
-    fig = F.checkerboard_map(spec, periods=3, path=tmp_path / "one.png")
+    fig = F.checkerboard_map(spec, input_size=(3, 4), path=tmp_path / "one.png")
     check_png(fig, tmp_path / "one.png")
     data = np.ma.getdata(image_of(fig.axes[0]).get_array())
-    np.testing.assert_array_equal(data, np.tile(np.array(checkerboard(spec).overlap), (3, 3)))
-    assert data.shape == (6, 9)
+    np.testing.assert_array_equal(data, _torch_overlap(spec, (3, 4)))
+    assert data.shape == (7, 14)
 
 
 def test_checkerboard_map_1d_spec():
-    from atrous.nn.upsample import checkerboard
-
     spec = ConvSpec(3, stride=2, transposed=True, ndim=1)
     fig = F.checkerboard_map(spec)
     bars = [p.get_height() for c in fig.axes[0].containers for p in c]
-    assert bars == list(checkerboard(spec).overlap) * 4
+    assert bars == list(_torch_overlap(spec, (5,)))
 
 
 # --------------------------------------------------------------------------- detection_probability
@@ -406,3 +432,39 @@ def test_save_all(tmp_path):
         with Image.open(p) as im:
             im.load()
             assert im.format == "PNG" and min(im.size) > 300
+
+
+def test_erf_of_a_causal_field_counts_back_from_the_present():
+    """A causal stack (all-ones weights, linear): the ERF is the path counts, one-sided; the fit and
+    the mass bars are counted back from the present step, never past it."""
+    import torch
+
+    from atrous.analysis import erf
+    from atrous.geometry import receptive_field
+    from atrous.nn import CausalConv1d
+
+    net = torch.nn.Sequential(*[CausalConv1d(1, 1, 3, dilation=d, bias=False) for d in (1, 2, 4)])
+    for c in net:
+        torch.nn.init.constant_(c.weight, 1.0)
+    n = 40
+    e = erf(net, (1, 1, n), samples=2, output_index=(n - 1,))
+    assert e.one_sided == (True,) and e.present == (n - 1,)
+    paths = receptive_field([c.spec for c in net], input_size=n)[-1].paths(n - 1)
+    share = np.zeros(n)
+    for x, c in paths.items():
+        share[x] = c
+    share /= share.sum()
+    np.testing.assert_allclose(e.map, share, atol=1e-12)
+    for q, (back,) in e.back_radii.items():
+        cum = np.cumsum(share[::-1])
+        assert back == int(np.searchsorted(cum, q - 1e-12))
+    fig = F.erf_heatmap(e)
+    for q in (0.5, 0.9, 0.99):
+        xs = line(fig, f"radius{round(q * 100)}").get_xdata()
+        assert list(xs) == [n - 1 - e.back_radii[q][0], n - 1]  # ends at the present step
+    model = line(fig, "fit").get_ydata()
+    assert model[n - 1] > 0 and np.isclose(model.sum(), 1.0)
+    assert np.all(model[:-1] <= model[1:] + 1e-15)  # decays back from the present
+    # a two-sided field keeps the Gaussian
+    sym = torch.nn.Sequential(*[torch.nn.Conv1d(1, 1, 3, padding=1, bias=False) for _ in range(3)])
+    assert erf(sym, (1, 1, 21), samples=1).one_sided == (False,)
