@@ -47,6 +47,7 @@ class Interpreter:
         trace: Trace,
         declared: Mapping[str, LayerSpec | str],
         ops: Mapping[str, LayerSpec | str] | None = None,
+        extra_layouts: Mapping[str, str] | None = None,
     ) -> None:
         self.trace = trace
         self.letters = L.parse_layout(trace.input_layout, len(trace.input_shape))
@@ -55,6 +56,7 @@ class Interpreter:
         self.declared = declared
         self.declared_ops = dict(ops or {})
         self.needs_values = ""  # set when an answer needs the value of a constant (meta trace)
+        self.extra_layouts = dict(extra_layouts or {})  # keyword input node -> layout letters
         self.nodes: dict[str, Node] = {}
         self.misaligned: list[str] = []
 
@@ -68,6 +70,23 @@ class Interpreter:
         inp.layout = L.initial(tr.input_shape, self.letters)
         self.nodes[INPUT] = inp
         order = [inp]
+        axes_of = {ch: i for i, ch in enumerate(ch for ch in self.letters if ch not in "NC")}
+        for name, (shape, letters) in self.extra_layouts.items():
+            # a keyword input: its spatial letters name the main input's axes (aligned by index)
+            dims: list[L.Dim] = []
+            for n, ch in zip(shape, letters, strict=True):
+                if ch == "N":
+                    dims.append(L.canon((Factor("b", n),)))
+                elif ch == "C" or ch not in axes_of:
+                    dims.append(L.channels(n))
+                else:
+                    dims.append((Factor("s", n, axes_of[ch], 1),))
+            present = {axes_of[ch] for ch in letters if ch in axes_of}
+            fields: Fields = [Field.identity(n) if a in present else Global(()) for a, n in enumerate(self.sizes)]
+            extra = Node(name, "input", "input", [], tuple(shape), None, fields, spatial=self.nd)
+            extra.why, extra.layout = [None] * self.nd, tuple(dims)
+            self.nodes[name] = extra
+            order.append(extra)
         for call in tr.calls:
             node = self.interpret(call)
             self.nodes[node.name] = node
@@ -147,6 +166,8 @@ class Interpreter:
 
     def _step(self, node: Node, steps: Mapping[int, list[tuple[Axis, str]]]) -> None:
         """Geometry steps per axis: ``(Axis, boundary)`` pairs applied in order."""
+        for a, seq in steps.items():
+            node.moves.setdefault(a, []).extend(("step", axis, boundary) for axis, boundary in seq)
 
         def fn(fields: Fields, why: Why) -> tuple[Fields, Why]:
             for a, seq in steps.items():
@@ -201,6 +222,15 @@ class Interpreter:
                 windows[a] = math.prod(f.size for _, _, f in factors[:inner])
             if outer < len(flags):
                 strided[a] = (math.prod(f.size for _, _, f in factors[outer:]), factors[outer][2].stride)
+
+        for a in whole:
+            node.moves.setdefault(a, []).append(("mix", "global"))
+        for a in windows:
+            node.moves.setdefault(a, []).append(("mix", "window"))
+        for a in strided:
+            node.moves.setdefault(a, []).append(("mix", "strided"))
+        for a in bad:
+            node.moves.setdefault(a, []).append(("mix", "unknown"))
 
         def fn(fields: Fields, why: Why) -> tuple[Fields, Why]:
             index = (lambda a: a) if self.nd > 1 else (lambda a: None)
@@ -268,6 +298,10 @@ class Interpreter:
     # ------------------------------------------------------------------ merges
 
     def _union(self, node: Node, operands: list[tuple[str, Fields]], axis: int) -> tuple[AxisField, str | None]:
+        # an operand that reads no position (a static input) adds nothing to a union
+        operands = [
+            (n, f) for n, f in operands if not (isinstance(f[axis], Global) and f[axis].runs == ())
+        ] or operands[:1]
         values = [f[axis] for _, f in operands]
         names = [n for n, _ in operands]
         if any(isinstance(v, Global) and v.whole for v in values):
@@ -476,9 +510,14 @@ class Interpreter:
             warn(f"{node.name}: {text}")
         full = spec.for_ndim(n)
         steps: dict[int, list[tuple[Axis, str]]] = {}
+        # a layer kept whole pads in its own mode (atrous's layers: padding_mode)
+        mode = getattr(call.fn, "padding_mode", "zeros") if f == "module" else "zeros"
+        boundary = {"zeros": "zeros", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}.get(
+            str(mode), "zeros"
+        )
         for ax, a in zip(full.axes(sizes), axes, strict=True):
             if a is not None:
-                steps[a] = [(ax, "zeros")]
+                steps[a] = [(ax, boundary)]
         node.axes = tuple(a for a in axes if a is not None)
         if len(node.axes) != n:
             node.notes.append(f"{f} along dimensions without positions")
@@ -828,6 +867,8 @@ class Interpreter:
             node.notes.append("crop")
         self._step(node, steps)
         if pinned:
+            for a in pinned:
+                node.moves.setdefault(a, []).append(("pin",))
 
             def pin(fields: Fields, why: Why) -> tuple[Fields, Why]:
                 for a in pinned:
@@ -1242,6 +1283,9 @@ class Interpreter:
                     node.kind = "unknown"
                 dims[j] = tuple(Factor("m", fa.size, fa.axis) if (fa.kind == "s" and fa.axis == a) else fa for fa in d)
         node.layout = tuple(d if d is not None else L.channels(n) for d, n in zip(dims, shape_out, strict=True))
+        for tmp, _ in per_op:  # what the contraction did to each operand along each axis
+            for a, moves in tmp.moves.items():
+                node.moves.setdefault(a, []).extend(moves)
         kind = node.kind
         self._merge_fields(node, [tmp for tmp, _ in per_op])
         if kind == "unknown":
@@ -1387,6 +1431,7 @@ class Interpreter:
             if src.name != q.node:
                 self._step(tmp, {a: [(causal, "zeros")]})
             stepped.append(tmp)
+        node.moves.setdefault(a, []).append(("mix", "causal"))
         self._merge_fields(node, stepped)
         node.kind = "layer"
         node.notes.append(f"causal attention along axis {a}: every output reads everything before it")

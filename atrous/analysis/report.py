@@ -82,6 +82,10 @@ class Node:
         spatial: how many of the input's spatial axes the output still has.
         layout: the dimension labels of the output (:mod:`atrous.analysis.layout`).
         axes: for a layer, the input axes its spec's axes act on.
+        moves: per input axis, what this operation did along it, in order: ``("step", Axis,
+            boundary)`` (positions moved by the geometry core), ``("mix", how)`` (positions
+            mixed: ``"global"``, ``"window"``, ``"strided"``) or ``("pin",)`` (one position
+            picked). Streaming reads it to decide how each op runs along time.
     """
 
     name: str
@@ -102,6 +106,7 @@ class Node:
     layout: Any = None
     axes: tuple[int, ...] = ()
     elements: list[Any] | None = None  # per output of a multi-output call: (layout, fields, frozen, why)
+    moves: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)  # axis -> what this op did along it
 
     def rf(self, statistics: str = "exact") -> list[int | str]:
         """Per axis: the receptive field size, ``"global"`` or ``"?"`` (unknown)."""

@@ -31,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, LayerSpec
 
-__all__ = ["INPUT", "Call", "TensorRef", "Trace", "layer_spec", "trace"]
+__all__ = ["INPUT", "Call", "TensorRef", "Trace", "input_name", "layer_spec", "trace"]
 
 INPUT = "(input)"  # the name of the network's input node (module paths never contain parentheses)
 
@@ -348,6 +348,7 @@ def _run(
     leaves: dict[str, LayerSpec | str],
     real: bool,
     x: torch.Tensor | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> tuple[_Recorder, Any, torch.Tensor]:
     rec = _Recorder(leaves)
     names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
@@ -378,8 +379,10 @@ def _run(
 
     handles = []
     for m in names:
+        # ours run innermost: the user's pre-hooks before ours and the user's forward hooks
+        # after ours, so that what they compute is traced like any other call
         handles.append(m.register_forward_pre_hook(pre))
-        handles.append(m.register_forward_hook(post))
+        handles.append(m.register_forward_hook(post, prepend=True))
     dtype = _input_dtype(model)
     if x is None:
         if real:
@@ -390,12 +393,18 @@ def _run(
             x = torch.empty(input_shape, device="meta", dtype=dtype)
     rec.ids[id(x)] = INPUT
     rec.keep.append(x)
+    kwargs: dict[str, Any] = {}
+    for key, value in (extra or {}).items():
+        t = value if real else value.to("meta")
+        kwargs[key] = t
+        rec.ids[id(t)] = input_name(key)
+        rec.keep.append(t)
     try:
         with rec, torch.no_grad():
             if real:
-                out = model(x)
+                out = model(x, **kwargs)
             else:
-                out = torch.func.functional_call(model, _meta_state(model), (x,), strict=False)
+                out = torch.func.functional_call(model, _meta_state(model), (x,), kwargs, strict=False)
     except Exception as exc:
         first = " ".join(str(exc).split())[:300]
         if not real:
@@ -411,6 +420,11 @@ def _run(
     return rec, out, x
 
 
+def input_name(key: str) -> str:
+    """The node name of a keyword input of the model's forward (``(input:c)``)."""
+    return f"(input:{key})"
+
+
 def trace(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -419,6 +433,7 @@ def trace(
     leaves: dict[str, LayerSpec | str] | None = None,
     x: torch.Tensor | None = None,
     input_layout: str | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Trace:
     """Trace ``model`` on an input of ``input_shape`` (``(N, C, *spatial)``).
 
@@ -427,6 +442,8 @@ def trace(
             run on meta tensors), ``"meta"`` or ``"real"`` (``"hooks"`` is ``"meta"``).
         leaves: module paths to keep whole, with their declared geometry.
         x: a real input to trace with (implies ``method="real"``).
+        extra: keyword inputs of the model's forward (real tensors; their nodes are named
+            :func:`input_name`), e.g. a WaveNet's conditioning.
 
     Examples:
         >>> t = trace(torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.ReLU()), (1, 1, 8))
@@ -457,16 +474,16 @@ def trace(
         method = "real"
     if method in ("auto", "meta"):
         try:
-            rec, out, _ = _run(model, shape, leaves, real=False)
+            rec, out, _ = _run(model, shape, leaves, real=False, extra=extra)
             used = "meta"
         except _MetaFailure as exc:
             if method == "meta":
                 raise SpecError(f"the model cannot run on the meta device: {exc}") from None
             failure = str(exc)
-            rec, out, _ = _run(model, shape, leaves, real=True)
+            rec, out, _ = _run(model, shape, leaves, real=True, extra=extra)
             used = "real"
     else:
-        rec, out, _ = _run(model, shape, leaves, real=True, x=x)
+        rec, out, _ = _run(model, shape, leaves, real=True, x=x, extra=extra)
         used = "real"
     outputs: list[str] = []
     names: list[str] = []

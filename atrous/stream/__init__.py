@@ -29,7 +29,7 @@ import sys
 import types
 
 from atrous.stream.chunk import ChunkModuleBase as StepModule
-from atrous.stream.plan import Plan, Residual, build_plan, register, register_pointwise
+from atrous.stream.plan import Plan, Residual, register, register_pointwise
 from atrous.stream.sampling import argmax_mu_law, argmax_one_hot, categorical, mu_law_decode, mu_law_encode
 from atrous.stream.streamer import Streamer, stream
 
@@ -40,7 +40,6 @@ __all__ = [
     "Streamer",
     "argmax_mu_law",
     "argmax_one_hot",
-    "build_plan",
     "categorical",
     "mu_law_decode",
     "mu_law_encode",

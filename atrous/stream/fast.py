@@ -444,9 +444,12 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
     checked = ["def checked(x, c=None, g=None):", "    if x.shape != _XS:", "        x = _xcheck(x)"]
     if plan.cond_channels or plan.global_cond_channels:
         checked.append("    c, g = _ccheck(c, g)")
+    # the guard is released in `finally`: an exception (kept alive by a traceback in a
+    # notebook or a logger) must not leave the thread in inference mode
     checked.append("    _guard = _IM(True)")
-    checked += [f"    {s}" for s in top + body]
-    checked += ["    del _guard", "    return y"]
+    checked.append("    try:")
+    checked += [f"        {s}" for s in top + body]
+    checked += ["    finally:", "        del _guard", "    return y"]
     source = "\n".join(lines) + "\n\n\n" + "\n".join(checked) + "\n"
     st = _Counter()
     env["_st"] = st

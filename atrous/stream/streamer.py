@@ -1,23 +1,26 @@
-"""``stream(model)``: exact streaming inference for causal dilated stacks.
+"""``stream(model)``: exact streaming inference of any causal or bounded-lookahead model.
 
-A :class:`Streamer` runs a causal model (CausalConv1d, TCN, WaveNet, and ``nn.Sequential`` /
-:class:`~atrous.stream.Residual` compositions of them with layers that are pointwise in time)
-one sample or one chunk at a time, for ``B`` independent streams at once, and gives exactly
-what ``model(full_input)`` gives (to rounding) for every split of the input into chunks.
+A :class:`Streamer` runs a model one chunk at a time, for ``B`` independent streams at once,
+and gives exactly what ``model(full_input)`` gives (to rounding) for every split of the input:
+the concatenation of every :meth:`Streamer.push` and the final :meth:`Streamer.flush` is the
+offline output, and output sample ``m`` is returned as soon as the input samples it depends
+on have arrived (``latency`` input samples past its own block at most).
 
-- :meth:`Streamer.step` takes ``x_t`` ``(B, C_in)`` and costs one GEMM per layer: the state of
-  each causal convolution is a ring buffer laid out so that the ``k`` taps of a step are one
-  matrix, and the layers write straight into each other's buffers (see
-  :mod:`atrous.stream.fast`).
-- :meth:`Streamer.push` takes a chunk ``(B, C_in, T)`` of any length and runs the real
-  convolutions over ``[state | chunk]`` (see :mod:`atrous.stream.chunk`).
-- The state (the last ``d*(k-1)`` inputs of every causal convolution, zeros at the start)
-  belongs to the streamer, never to the model: :meth:`Streamer.state_dict` /
-  :meth:`Streamer.load_state_dict` save and resume it; :meth:`Streamer.reset` restarts some
-  streams.
-- :meth:`Streamer.generate` runs a WaveNet autoregressively; :meth:`Streamer.export_torchscript`
-  and :meth:`Streamer.export_onnx` export the step function with the states as explicit inputs
-  and outputs.
+The plan is built from the model's traced graph (:mod:`atrous.stream.graph`: the same tracer
+and op table as :mod:`atrous.analysis`), so it streams whatever the model is made of:
+convolutions with any padding (left padding is the past, right padding the lookahead) and
+stride, transposed convolutions, pooling, upsampling, crops, residual sums and concatenations
+of branches of different latencies (buffered to align), gates, norms over channels, LSTM /
+GRU, and layers that pad in their own ``forward``. It refuses, before any state exists, an
+op that mixes time non-locally, naming the node, the op and why.
+
+- :meth:`Streamer.push` takes a chunk ``(B, C_in, T)`` of any length.
+- :meth:`Streamer.step` takes one sample ``(B, C_in)`` of a causal model at one rate (latency
+  0) and costs one GEMM per layer (:mod:`atrous.stream.fast`, when the graph lowers to it).
+- The state belongs to the streamer: :meth:`Streamer.state_dict` / :meth:`load_state_dict`,
+  :meth:`Streamer.reset`; a change of the model's weights is noticed and read again.
+- :meth:`Streamer.generate` runs a WaveNet autoregressively; :meth:`export_torchscript` and
+  :meth:`export_onnx` export the step of a lowered plan with its states as inputs and outputs.
 
 Examples:
     >>> import torch
@@ -25,8 +28,8 @@ Examples:
     >>> from atrous.stream import stream
     >>> tcn = TCN(2, [8, 8, 8], kernel_size=3).eval()
     >>> s = stream(tcn, batch_size=4)
-    >>> s.receptive_field
-    29
+    >>> s.receptive_field, s.latency
+    (29, 0)
     >>> x = torch.randn(4, 2, 50)
     >>> y = torch.cat([s.push(x[:, :, :7]), s.step(x[:, :, 7]).unsqueeze(2), s.push(x[:, :, 8:])], 2)
     >>> torch.allclose(y, tcn(x), atol=1e-5)
@@ -36,7 +39,8 @@ Examples:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -44,8 +48,11 @@ from torch import Tensor, nn
 
 from atrous.errors import SpecError
 from atrous.stream.chunk import ChunkModuleBase, make_chunk_module
+from atrous.stream.engine import Engine
 from atrous.stream.fast import FastStep, build_fast
-from atrous.stream.plan import Plan, build_plan
+from atrous.stream.graph import Graph, build_graph
+from atrous.stream.lower import lower
+from atrous.stream.plan import Plan, registered_leaves
 from atrous.stream.sampling import argmax_mu_law, argmax_one_hot
 
 __all__ = ["Streamer", "stream"]
@@ -56,67 +63,33 @@ def stream(
     batch_size: int = 1,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    *,
+    input_shape: Sequence[int] | None = None,
+    input_layout: str | None = None,
+    inputs: dict[str, tuple[Sequence[int], str]] | None = None,
+    sample_rate: float | None = None,
 ) -> Streamer:
     """A :class:`Streamer` for ``model`` with ``batch_size`` independent streams.
 
     Args:
-        model: a causal model (see the module docstring); it must be in eval mode where that
-            matters (BatchNorm, Dropout). Its weights are read now; call
-            :meth:`Streamer.refresh` after changing them.
+        model: a model in eval mode where that matters (BatchNorm, Dropout). Its weights are
+            read now; a later change of them is noticed and read again.
         batch_size: number of independent streams ``B``.
         dtype: arithmetic dtype (default: the model's).
         device: device of the state and weights (default: the model's).
+        input_shape: ``(1, C_in, T)`` to trace the model at (default: ``C_in`` from its first
+            convolution, ``T`` long enough for it); time is the last spatial axis.
+        input_layout: as for :func:`atrous.analyze` (``"NLC"`` for a channels-last input).
+        inputs: the forward's keyword inputs: name -> (shape at ``T``, layout letters); the
+            input's time letter marks a time dimension (WaveNet's ``c``: ``((1, C, T), "NCL")``),
+            none marks a static input (``g``: ``((1, C), "NC")``). atrous's WaveNet is known.
+        sample_rate: input samples per second (for :attr:`Streamer.latency_ms`).
 
     Raises:
-        SpecError: naming the layer (its path in the model) that cannot be streamed exactly,
-            and why.
+        SpecError: naming the node (its module path) that cannot be streamed exactly, and why.
     """
-    return Streamer(model, batch_size, dtype, device)
-
-
-def _x_checker(shape: torch.Size) -> Callable[[Tensor], Tensor]:
-    def check(x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise SpecError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() == 3 and x.shape[2] == 1:
-            x = x[:, :, 0]
-        if x.shape != shape:
-            raise SpecError(f"step() takes x of shape (B, C_in) = {tuple(shape)} or (B, C_in, 1), got {tuple(x.shape)}")
-        return x
-
-    return check
-
-
-def _g_checker(B: int, gc: int) -> Callable[[Tensor | None], Tensor | None]:
-    def check(g: Tensor | None) -> Tensor | None:
-        if gc:
-            if g is None:
-                raise SpecError(f"this model has global conditioning: pass g of shape (B, {gc})")
-            if tuple(g.shape) != (B, gc):
-                raise SpecError(f"g must have shape (B, global_cond_channels) = {(B, gc)}, got {tuple(g.shape)}")
-        elif g is not None:
-            raise SpecError("this model has no global conditioning (g must be None)")
-        return g
-
-    return check
-
-
-def _cond_checker(B: int, cc: int, gc: int) -> Callable[[Tensor | None, Tensor | None], tuple[Any, Any]]:
-    check_g = _g_checker(B, gc)
-
-    def check(c: Tensor | None, g: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
-        if cc:
-            if c is None:
-                raise SpecError(f"this model has local conditioning: pass c of shape (B, {cc})")
-            if c.dim() == 3 and c.shape[2] == 1:
-                c = c[:, :, 0]
-            if tuple(c.shape) != (B, cc):
-                raise SpecError(f"c must have shape (B, cond_channels) = {(B, cc)}, got {tuple(c.shape)}")
-        elif c is not None:
-            raise SpecError("this model has no local conditioning (c must be None)")
-        return c, check_g(g)
-
-    return check
+    return Streamer(model, batch_size, dtype, device, input_shape=input_shape, input_layout=input_layout,
+                    inputs=inputs, sample_rate=sample_rate)  # fmt: skip
 
 
 def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -128,13 +101,45 @@ def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.get_default_dtype(), torch.device("cpu")
 
 
+def _in_channels(model: nn.Module) -> int:
+    from atrous.nn.conv import ConvNd
+
+    for m in model.modules():
+        if isinstance(m, (ConvNd, nn.Conv1d, nn.ConvTranspose1d)):
+            return int(m.in_channels)
+        if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)):
+            raise SpecError(
+                "the model starts with a recurrent layer: give stream(..., input_shape=(1, C, T), input_layout=...)"
+            )
+    raise SpecError(
+        f"cannot tell the input channels of {type(model).__name__}: give stream(..., input_shape=(1, C, T))"
+    )
+
+
+def _known_inputs(model: nn.Module, T: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    from atrous.nn.wavenet import WaveNet
+
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    if isinstance(model, WaveNet):
+        if model.cond_channels:
+            out["c"] = ((1, model.cond_channels, T), "NCL")
+        if model.global_cond_channels:
+            out["g"] = ((1, model.global_cond_channels), "NC")
+    return out
+
+
 class Streamer:
-    """Exact streaming inference of a causal model over ``B`` streams; made by :func:`stream`.
+    """Exact streaming inference over ``B`` streams; made by :func:`stream`.
 
     Attributes:
-        plan: the walked and simplified graph (``print(s.plan.describe())``).
-        batch_size, in_channels, out_channels, receptive_field: as named.
-        steps: samples consumed so far (the same for every stream).
+        graph: the streaming graph (``print(s.describe())``); ``plan``: its lowered fast
+            plan, or ``None`` when the generic engine runs it.
+        batch_size, in_channels, out_channels: as named.
+        rate: output samples per input sample (a Fraction: strides and transposed layers).
+        latency: input samples past its own block that an output waits for (the model's
+            algorithmic latency); ``latency_ms`` at the given sample rate.
+        receptive_field: input samples an output depends on (``None`` when unbounded: LSTM).
+        steps: input samples consumed so far.
     """
 
     def __init__(
@@ -143,9 +148,18 @@ class Streamer:
         batch_size: int = 1,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
+        input_layout: str | None = None,
+        inputs: dict[str, tuple[Sequence[int], str]] | None = None,
+        sample_rate: float | None = None,
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise SpecError(f"stream() needs a torch.nn.Module, got {type(model).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise SpecError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if sample_rate is not None and (isinstance(sample_rate, bool) or not float(sample_rate) > 0):
+            raise SpecError(f"sample_rate must be a number > 0, got {sample_rate!r}")
         mdtype, mdevice = _model_dtype_device(model)
         self.dtype = dtype or mdtype
         self.device = torch.device(device) if device is not None else mdevice
@@ -153,93 +167,243 @@ class Streamer:
             raise SpecError(f"dtype must be a floating point type, got {self.dtype}")
         self.batch_size = batch_size
         self.model = model
+        self.sample_rate = sample_rate
+        self._input_shape = tuple(input_shape) if input_shape is not None else None
+        self._input_layout = input_layout
+        self._inputs = dict(inputs) if inputs is not None else None
         self._build()
 
     # -- construction ------------------------------------------------------------------------
 
+    def _trace_graph(self) -> Graph:
+        model = self.model
+        if self._input_shape is not None:
+            shape = self._input_shape
+            extra = self._inputs if self._inputs is not None else _known_inputs(model, shape[-1])
+            return build_graph(model, shape, input_layout=self._input_layout, extra=extra, dtype=self.dtype,
+                               device=self.device, leaves=registered_leaves(model))  # fmt: skip
+        cin = _in_channels(model)
+        last: SpecError | None = None
+        for T in (256, 1024, 4096, 16384):
+            extra = self._inputs if self._inputs is not None else _known_inputs(model, T)
+            try:
+                return build_graph(model, (1, cin, T), input_layout=self._input_layout, extra=extra, dtype=self.dtype,
+                                   device=self.device, leaves=registered_leaves(model))  # fmt: skip
+            except SpecError as exc:
+                if "cannot stream" in str(exc) or "fails on input shape" not in str(exc):
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
     def _build(self) -> None:
-        self.plan: Plan = build_plan(self.model, self.dtype, self.device)
-        with torch.inference_mode():
-            self._fast: FastStep = build_fast(self.plan, self.batch_size, self.dtype, self.device)
-            self._chunk: ChunkModuleBase = make_chunk_module(self.plan)
-        self._fn = self._fast.fn
-        self._rings = [self._fast.rings[i] for i in self.plan.convs]
-        self.state_names: list[str] = [self.plan.nodes[i].path for i in self.plan.convs]
-        self.in_channels = self.plan.in_channels
-        self.out_channels = self.plan.out_channels
-        self.cond_channels = self.plan.cond_channels
-        self.global_cond_channels = self.plan.global_cond_channels
-        self._xshape = torch.Size((self.batch_size, self.in_channels))
-        self._plain = not (self.cond_channels or self.global_cond_channels)
-        self._x = _x_checker(self._xshape)
-        self._cond_step = _cond_checker(self.batch_size, self.cond_channels, self.global_cond_channels)
-        self._g = _g_checker(self.batch_size, self.global_cond_channels)
-        self._fast.env["_xcheck"] = self._x
-        self._fast.env["_ccheck"] = self._cond_step
-        # the generated step (the same checks, inference mode, one GEMM per layer) shadows the
-        # method below: it saves the Python call layers of a method per sample
-        self.step = self._fast.env["checked"]  # type: ignore[method-assign]
-        self.step.__doc__ = Streamer.step.__doc__
+        model = self.model
+        with torch.no_grad():
+            self.graph: Graph = self._trace_graph()
+        g = self.graph
+        self._engine = Engine(g)
+        self.plan: Plan | None = lower(g, self.dtype, self.device)
+        self._versions = self._weight_versions()
+        self.in_channels = int(g.in_shape[1]) if len(g.in_shape) > 1 else 1
+        self.out_channels = int(g.out_shape[1]) if len(g.out_shape) > 2 else int(g.out_shape[-1])
+        self.cond_channels = 0
+        self.global_cond_channels = 0
+        known = self._inputs if self._inputs is not None else _known_inputs(model, 1)
+        if "c" in known:
+            self.cond_channels = int(known["c"][0][1])
+        if "g" in known:
+            self.global_cond_channels = int(known["g"][0][1])
+        self._fast: FastStep | None = None
+        self._chunk: ChunkModuleBase | None = None
+        self._rings: list[Any] = []
+        if self.plan is not None:
+            with torch.inference_mode():
+                self._fast = build_fast(self.plan, self.batch_size, self.dtype, self.device)
+                self._chunk = make_chunk_module(self.plan)
+            self._rings = [self._fast.rings[i] for i in self.plan.convs]
+            self._fast.env["_xcheck"] = self._check_x
+            self._fast.env["_ccheck"] = self._check_cg
+        self.state_names: list[str] = [self.plan.nodes[i].path for i in self.plan.convs] if self.plan else []
+        self._steps_generic = 0
+
+    def _weight_versions(self) -> tuple[tuple[int, int], ...]:
+        return tuple((id(t), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
+
+    def _fresh(self) -> None:
+        """Read the weights again when they changed in place (or were replaced)."""
+        if self._weight_versions() != self._versions:
+            self.refresh()
 
     def refresh(self) -> None:
-        """Read the model's weights again (after training or editing them); the streams'
-        state is kept."""
+        """Read the model's weights again; the streams' state is kept."""
         state = self.state_dict()
         self._build()
         self.load_state_dict(state)
 
+    def describe(self) -> str:
+        """The streaming graph, one node per line, with its latency."""
+        text = self.graph.describe()
+        if self.plan is not None:
+            text += "\nlowered to the fast step:\n" + self.plan.describe()
+        return text
+
     @property
-    def receptive_field(self) -> int:
-        """Input samples one output depends on (``1 +`` the sum of ``d*(k-1)`` on the longest path)."""
-        return self.plan.receptive_field
+    def rate(self) -> Fraction:
+        return self.graph.rate
+
+    @property
+    def latency(self) -> int:
+        return self.graph.latency
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The latency in milliseconds at ``sample_rate`` (``None`` without one)."""
+        return None if self.sample_rate is None else 1000.0 * self.latency / float(self.sample_rate)
+
+    @property
+    def receptive_field(self) -> int | None:
+        """Input samples one output depends on (the analysis' exact field; ``None`` if unbounded)."""
+        if self.plan is not None:
+            return self.plan.receptive_field
+        from atrous.analysis import analyze
+
+        try:
+            shape = list(self.graph.in_shape)
+            shape[0] = 1
+            f = analyze(self.model, tuple(shape), input_layout=self._input_layout).field()
+        except SpecError:
+            return None
+        return int(f.size[-1])
 
     @property
     def steps(self) -> int:
-        return self._fast.counter.t
+        return self._fast.counter.t if self._fast is not None else self._engine.steps
 
     def __repr__(self) -> str:
+        rf = f", receptive_field={self.plan.receptive_field}" if self.plan is not None else ""
         return (
-            f"Streamer({self.plan.model_name}, batch_size={self.batch_size}, in_channels={self.in_channels}, "
-            f"out_channels={self.out_channels}, layers={len(self._rings)}, receptive_field={self.receptive_field}, "
-            f"steps={self.steps})"
+            f"Streamer({self.graph.model_name}, batch_size={self.batch_size}, in_channels={self.in_channels}, "
+            f"out_channels={self.out_channels}, rate={self.rate}, latency={self.latency}{rf}, steps={self.steps})"
         )
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_x(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise SpecError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 3 and x.shape[2] == 1:
+            x = x[:, :, 0]
+        want = (self.batch_size, self.in_channels)
+        if tuple(x.shape) != want:
+            raise SpecError(f"step() takes x of shape (B, C_in) = {want} or (B, C_in, 1), got {tuple(x.shape)}")
+        return x
+
+    def _check_cg(self, c: Tensor | None, g: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        B = self.batch_size
+        if self.cond_channels:
+            if c is None:
+                raise SpecError(f"this model has local conditioning: pass c of shape (B, {self.cond_channels})")
+            if c.dim() == 3 and c.shape[2] == 1:
+                c = c[:, :, 0]
+            if tuple(c.shape) != (B, self.cond_channels):
+                raise SpecError(
+                    f"c must have shape (B, cond_channels) = {(B, self.cond_channels)}, got {tuple(c.shape)}"
+                )
+        elif c is not None:
+            raise SpecError("this model has no local conditioning (c must be None)")
+        return c, self._check_g(g)
+
+    def _check_g(self, g: Tensor | None) -> Tensor | None:
+        B, gc = self.batch_size, self.global_cond_channels
+        if gc:
+            if g is None:
+                raise SpecError(f"this model has global conditioning: pass g of shape (B, {gc})")
+            if tuple(g.shape) != (B, gc):
+                raise SpecError(f"g must have shape (B, global_cond_channels) = {(B, gc)}, got {tuple(g.shape)}")
+            return g.to(self.device, self.dtype)
+        if g is not None:
+            raise SpecError("this model has no global conditioning (g must be None)")
+        return None
+
+    def _check_chunk(self, chunk: Any, what: str = "push()") -> Tensor:
+        if not isinstance(chunk, Tensor) or chunk.dim() != len(self.graph.in_shape):
+            shape = tuple(chunk.shape) if isinstance(chunk, Tensor) else type(chunk).__name__
+            raise SpecError(f"{what} takes a chunk of shape (B, C_in, T) with (B, C_in) = "
+                            f"{(self.batch_size, self.in_channels)}, got {shape}")  # fmt: skip
+        t = self.graph.in_time_dim
+        want = [self.batch_size if i == 0 else n for i, n in enumerate(self.graph.in_shape)]
+        got = list(chunk.shape)
+        if [n for i, n in enumerate(got) if i != t] != [n for i, n in enumerate(want) if i != t]:
+            shape_text = tuple("T" if i == t else n for i, n in enumerate(want))
+            raise SpecError(f"{what} takes a chunk of shape {shape_text}, got {tuple(got)}")
+        return chunk.to(self.device, self.dtype)
 
     # -- streaming ---------------------------------------------------------------------------
 
     def step(self, x: Tensor, c: Tensor | None = None, g: Tensor | None = None) -> Tensor:
-        """One sample of every stream.
+        """One sample of every stream of a causal model at one rate.
 
         Args:
             x: ``(B, C_in)`` or ``(B, C_in, 1)``.
-            c: WaveNet local conditioning at this step, ``(B, cond_channels)``.
-            g: WaveNet global conditioning, ``(B, global_cond_channels)``.
+            c: local conditioning at this step, ``(B, cond_channels)``.
+            g: global conditioning, ``(B, global_cond_channels)``.
 
         Returns:
             ``(B, C_out)``: the model's output at this time step (an inference tensor).
-
-        Each streamer replaces this method by a generated function that does the same (the
-        checks, inference mode and one GEMM per layer) without the layers of a method call.
         """
-        if x.shape != self._xshape:
-            x = self._x(x)
-        if not self._plain:
-            c, g = self._cond_step(c, g)
-        with torch.inference_mode():
-            return self._fn(x, c, g)
+        self._fresh()
+        if self._fast is not None:
+            return self._fast.env["checked"](x, c, g)  # type: ignore[no-any-return]
+        if self.rate != 1 or self.latency != 0:
+            raise SpecError(
+                f"step() returns the output of this step: this model has rate {self.rate} and latency "
+                f"{self.latency} (use push(), whose outputs lag the inputs by the latency)"
+            )
+        x = self._check_x(x)
+        y = self.push(x.unsqueeze(2), None if c is None else c.unsqueeze(2), g)
+        return y[:, :, 0]
 
-    def push(self, chunk: Tensor, c: Tensor | None = None, g: Tensor | None = None) -> Tensor:
-        """A chunk of every stream: ``(B, C_in, T)`` -> ``(B, C_out, T)``, any ``T >= 0``.
+    def push(self, chunk: Tensor, c: Tensor | None = None, g: Tensor | None = None, **inputs: Tensor) -> Tensor:
+        """The next ``T`` samples of every stream (any ``T >= 0``): returns the output samples
+        that became final, ``(B, C_out, T_out)`` (``T_out = T`` for a causal one-rate model).
 
         Args:
-            chunk: the next ``T`` samples of every stream.
-            c: WaveNet local conditioning for those samples, ``(B, cond_channels, T)``.
-            g: WaveNet global conditioning, ``(B, global_cond_channels)``.
+            chunk: ``(B, C_in, T)``.
+            c: local conditioning for those samples (a WaveNet's), ``(B, cond_channels, T)``.
+            g: global conditioning, ``(B, global_cond_channels)``.
+            inputs: other keyword inputs of the model's forward.
         """
-        if not isinstance(chunk, Tensor) or chunk.dim() != 3 or tuple(chunk.shape[:2]) != self._xshape:
-            shape = tuple(chunk.shape) if isinstance(chunk, Tensor) else type(chunk).__name__
-            raise SpecError(f"push() takes a chunk of shape (B, C_in, T) with (B, C_in) = {self._xshape}, got {shape}")
-        T = chunk.shape[2]
-        args = [chunk.to(self.device, self.dtype)]
+        self._fresh()
+        chunk = self._check_chunk(chunk)
+        T = chunk.shape[self.graph.in_time_dim]
+        if self._fast is not None and self._chunk is not None:
+            return self._push_plan(chunk, T, c, g)
+        extras: dict[str, Tensor | None] = {"x": chunk}
+        statics: dict[str, Tensor] = {}
+        if c is not None or self.cond_channels:
+            if self.cond_channels and (c is None or tuple(c.shape) != (self.batch_size, self.cond_channels, T)):
+                raise SpecError(
+                    f"this model has local conditioning: pass c of shape (B, cond_channels, T) = "
+                    f"{(self.batch_size, self.cond_channels, T)}, got {None if c is None else tuple(c.shape)}"
+                )
+            inputs = {**inputs, "c": c} if c is not None else inputs
+        gg = self._check_g(g)
+        if gg is not None:
+            statics["g"] = gg
+        for k, v in inputs.items():
+            if k in self.graph.statics:
+                statics[k] = v.to(self.device, self.dtype)
+            elif k in self.graph.inputs:
+                extras[k] = v.to(self.device, self.dtype)
+            else:
+                raise SpecError(f"this model has no streamed input {k!r} (its inputs: {sorted(self.graph.inputs)})")
+        with torch.inference_mode():
+            y = self._engine.run(extras, statics, final=False)
+        return y if y is not None else self._engine.empty(self.batch_size, chunk)
+
+    def _push_plan(self, chunk: Tensor, T: int, c: Tensor | None, g: Tensor | None) -> Tensor:
+        assert self._fast is not None and self._chunk is not None
+        args = [chunk]
         if self.cond_channels:
             want = (self.batch_size, self.cond_channels, T)
             if c is None or tuple(c.shape) != want:
@@ -250,33 +414,57 @@ class Streamer:
             args.append(c.to(self.device, self.dtype))
         elif c is not None:
             raise SpecError("this model has no local conditioning (c must be None)")
-        g = self._g(g)
-        if g is not None:
-            args.append(g.to(self.device, self.dtype))
+        gg = self._check_g(g)
+        if gg is not None:
+            args.append(gg)
         if T == 0:
-            return chunk.new_zeros(self.batch_size, self.out_channels, 0, dtype=self.dtype, device=self.device)
+            return chunk.new_zeros(self.batch_size, self.out_channels, 0)
         with torch.inference_mode():
             t = self.steps
             states = [r.read(t) for r in self._rings]
             out = self._chunk(*args, *states)
-            for r, s in zip(self._rings, out[1:]):
+            for r, s in zip(self._rings, out[1:], strict=True):
                 r.write(t + T, s)
             self._fast.counter.t = t + T
         return out[0]
+
+    def flush(self, g: Tensor | None = None, **inputs: Tensor) -> Tensor:
+        """End the streams: the output samples still to come (right paddings applied, held-back
+        samples dropped), ``(B, C_out, T_rest)``. :meth:`reset` starts new streams after it."""
+        like = torch.zeros(self.batch_size, 1, dtype=self.dtype, device=self.device)
+        if self._fast is not None:
+            return like.new_zeros(self.batch_size, self.out_channels, 0)
+        statics: dict[str, Tensor] = {}
+        gg = self._check_g(g)
+        if gg is not None:
+            statics["g"] = gg
+        for k, v in inputs.items():
+            statics[k] = v.to(self.device, self.dtype)
+        with torch.inference_mode():
+            y = self._engine.run({"x": None}, statics, final=True)
+        return y if y is not None else self._engine.empty(self.batch_size, like)
 
     def reset(self, mask: Tensor | None = None) -> None:
         """Restart streams from an all-zero past.
 
         Args:
             mask: bool ``(B,)``: the streams to restart (None: all of them; the step counter
-                then also restarts).
+                then also restarts). A mask needs a causal one-rate plan (the fast step).
         """
+        if mask is None:
+            if self._fast is not None:
+                with torch.inference_mode():
+                    for r in self._rings:
+                        r.reset(None)
+                    self._fast.counter.t = 0
+            self._engine.reset()
+            return
+        if self._fast is None:
+            raise SpecError(
+                "reset(mask) restarts some streams of a causal one-rate model; this one has latency "
+                f"{self.latency} and rate {self.rate}: reset() restarts all of them"
+            )
         with torch.inference_mode():
-            if mask is None:
-                for r in self._rings:
-                    r.reset(None)
-                self._fast.counter.t = 0
-                return
             mask = torch.as_tensor(mask, device=self.device)
             if mask.dtype != torch.bool or tuple(mask.shape) != (self.batch_size,):
                 raise SpecError(
@@ -290,8 +478,12 @@ class Streamer:
     # -- state -------------------------------------------------------------------------------
 
     def states(self) -> list[Tensor]:
-        """The state of every causal conv in :attr:`state_names` order: ``(B, C, d*(k-1))``,
-        the layer's last inputs, oldest first (the layout of the exported step's states)."""
+        """The state of every causal conv of the fast plan, in :attr:`state_names` order:
+        ``(B, C, d*(k-1))``, the layer's last inputs, oldest first."""
+        if self._fast is None:
+            raise SpecError(
+                "states() lists the fast plan's ring buffers; this model runs on the generic engine (use state_dict())"
+            )
         with torch.inference_mode():
             t = self.steps
             views = [r.read(t) for r in self._rings]
@@ -301,15 +493,20 @@ class Streamer:
         """All-zero states (the start of a stream), in :attr:`state_names` order."""
         return [torch.zeros(self.batch_size, r.c, r.context, dtype=self.dtype, device=self.device) for r in self._rings]
 
-    def state_dict(self) -> dict[str, Tensor]:
-        """The streams' state: ``{layer path: (B, C, d*(k-1))}`` plus ``"steps"``. It is
-        independent of the ring layout, so it loads into any streamer of the same model and batch size."""
-        out = dict(zip(self.state_names, self.states()))
-        out["steps"] = torch.tensor(self.steps, dtype=torch.int64)
-        return out
+    def state_dict(self) -> dict[str, Any]:
+        """The streams' state (independent of the ring layout: it loads into any streamer of
+        the same model and batch size), plus ``"steps"``."""
+        if self._fast is not None:
+            out: dict[str, Any] = dict(zip(self.state_names, self.states(), strict=True))
+            out["steps"] = torch.tensor(self.steps, dtype=torch.int64)
+            return out
+        return self._engine.state_dict()
 
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from :meth:`state_dict` (shapes are checked; the key set must match)."""
+        if self._fast is None:
+            self._engine.load_state_dict(state)
+            return
         want = {*self.state_names, "steps"}
         if set(state) != want:
             missing, extra = sorted(want - set(state)), sorted(set(state) - want)
@@ -318,7 +515,7 @@ class Streamer:
         if t < 0:
             raise SpecError(f"state_dict steps must be >= 0, got {t}")
         with torch.inference_mode():
-            for name, r in zip(self.state_names, self._rings):
+            for name, r in zip(self.state_names, self._rings, strict=True):
                 s = state[name]
                 if tuple(s.shape) != (self.batch_size, r.c, r.context):
                     raise SpecError(
@@ -368,7 +565,11 @@ class Streamer:
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise SpecError(f"n must be an integer >= 0, got {n!r}")
-        B, cin = self._xshape
+        if self.rate != 1 or self.latency != 0:
+            raise SpecError(f"generate() feeds each output back as the next input: it needs a causal model at one rate "
+                            f"(this one: rate {self.rate}, latency {self.latency})")  # fmt: skip
+        self._fresh()
+        B, cin = self.batch_size, self.in_channels
         sample = sample or self.default_sampler()
         cs: tuple[Tensor, ...] | list[None]
         if self.cond_channels:
@@ -383,19 +584,22 @@ class Streamer:
             raise SpecError("this model has no local conditioning (c must be None)")
         else:
             cs = [None] * n
-        g = self._g(g)
-        if g is not None:
-            g = g.to(self.device, self.dtype)
+        g = self._check_g(g)
+        step = self._fast.env["step"] if self._fast is not None else None
         with torch.inference_mode():
-            x = torch.zeros(B, cin, dtype=self.dtype, device=self.device) if first is None else self._x(first)
+            x = torch.zeros(B, cin, dtype=self.dtype, device=self.device) if first is None else self._check_x(first)
             out = torch.empty(B, cin, n, dtype=self.dtype, device=self.device)
             logits = (
                 torch.empty(B, self.out_channels, n, dtype=self.dtype, device=self.device) if return_logits else None
             )
             outs = out.unbind(2)
-            fn = self._fn
             for t in range(n):
-                y = fn(x, cs[t], g)
+                if step is not None:
+                    y = step(x, cs[t], g)
+                else:
+                    ct = None if cs[t] is None else cs[t].unsqueeze(2)  # type: ignore[union-attr]
+                    y = self._engine.run({"x": x.unsqueeze(2), **({"c": ct} if ct is not None else {})},
+                                         {"g": g} if g is not None else {}, final=False)[:, :, 0]  # fmt: skip
                 if logits is not None:
                     logits[:, :, t] = y
                 x = sample(y)
@@ -404,11 +608,19 @@ class Streamer:
 
     # -- export ------------------------------------------------------------------------------
 
+    def _plan_or_refuse(self) -> Plan:
+        if self.plan is None:
+            raise SpecError(
+                "export needs the fast plan of a causal one-rate model built from convolutions, activations, "
+                "sums and gates; this model runs on the generic engine"
+            )
+        return self.plan
+
     def step_module(self) -> ChunkModuleBase:
         """The step as a pure ``nn.Module``: ``forward(x, [c], [g], *states) -> (y, *new_states)``
         with ``x (B, C_in, T)``, ``c (B, cond, T)``, ``g (B, gc)``, states as :meth:`states`.
         With ``T = 1`` it is one step; any ``T`` processes a chunk."""
-        return make_chunk_module(self.plan).eval()
+        return make_chunk_module(self._plan_or_refuse()).eval()
 
     def example_inputs(self, T: int = 1) -> tuple[Tensor, ...]:
         """Inputs for :meth:`step_module`: zeros of the right shapes (the states: a fresh stream)."""

@@ -319,43 +319,101 @@ def test_refresh_after_weight_change_keeps_state():
 # refusals
 
 
-def _refuses(model, *patterns):
+def _refuses(model, *patterns, **kw):
     with pytest.raises(SpecError) as info:
-        stream(model)
+        stream(model, **kw)
+    text = str(info.value)
+    assert "\n" not in text, text
     for p in patterns:
-        assert p in str(info.value), str(info.value)
+        assert p in text, text
 
 
-def test_refusals_name_the_layer():
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.Conv1d(2, 2, 3, padding=1)), "'1'", "non-causal")
-    _refuses(nn.Sequential(ann.Conv1d(2, 2, 3, padding="same", dilation=2)), "'0'", "non-causal")
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.BatchNorm1d(2)), "'1'", "BatchNorm1d", "training mode")
+def test_refusals_name_the_node_the_op_and_why():
+    """Models that cannot stream exactly are refused before any state exists."""
+    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.BatchNorm1d(2)), "'1'", "batch_norm", "training mode")
     bn_model = nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.BatchNorm1d(2)).eval()
     bn_model[1].train()
     _refuses(bn_model, "'1'", "training mode")
     tcn = ann.TCN(2, [4, 4], kernel_size=3)  # train mode: dropout is random
-    _refuses(tcn, "'blocks.0.drop1'", "Dropout")
+    _refuses(tcn, "'blocks.0.drop1'", "dropout")
+    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.GroupNorm(1, 2)), "'1'", "group_norm", "mixes time")
+    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.Softmax(dim=2)), "'1'", "softmax", "mixes time")
+    _refuses(nn.Sequential(nn.Conv1d(2, 2, 3), nn.AdaptiveAvgPool1d(1)), "'1'", "adaptive_avg_pool1d")
 
-    class Mystery(nn.Module):
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(2, 6, 1)
+
         def forward(self, x):
-            return x.cumsum(2)
+            q, k, v = self.conv(x).transpose(1, 2).chunk(3, -1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2)
 
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.Sequential(nn.ReLU(), Mystery())), "'1.1'", "Mystery")
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.LayerNorm(5)), "'1'", "LayerNorm")
-    _refuses(nn.Sequential(nn.Conv1d(2, 2, 3, stride=2)), "'0'", "stride 2")
-    _refuses(nn.Sequential(nn.Conv1d(2, 2, 3)), "'0'", "padding (0, 0)")
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3, padding_mode="replicate")), "'0'", "'replicate'")
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.ConvTranspose1d(2, 2, 3)), "'1'", "transposed")
-    _refuses(nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.Softmax(dim=2)), "'1'", "dim=2")
+    _refuses(Attention().eval(), "scaled_dot_product_attention", "mixes time")
+
+    class Reversed(nn.Module):
+        def forward(self, x):
+            return x.flip(-1).cumsum(-1).flip(-1)
+
+    _refuses(nn.Sequential(nn.Conv1d(2, 2, 1), Reversed()).eval(), "'1'", "flip")
+
+    class TFSame(nn.Module):  # the end padding completes the last frame: it depends on the length
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(2, 2, 4, stride=3)
+
+        def forward(self, x):
+            n = x.shape[-1]
+            total = max((-(-n // 3) - 1) * 3 + 4 - n, 0)
+            return self.conv(torch.nn.functional.pad(x, (total // 2, total - total // 2)))
+
+    _refuses(TFSame().eval(), "depends on the input's length")
+
+    class FixedCrop(nn.Module):
+        def forward(self, x):
+            return x[..., :100]
+
+    _refuses(nn.Sequential(nn.Conv1d(2, 2, 1), FixedCrop()), "fixed, not relative to the end")
+
+    class BiLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(2, 2, 1)
+            self.rnn = nn.LSTM(2, 2, batch_first=True, bidirectional=True)
+
+        def forward(self, x):
+            return self.rnn(self.conv(x).transpose(1, 2))[0].transpose(1, 2)
+
+    _refuses(BiLSTM().eval(), "'rnn'", "lstm", "bidirectional")
+
+
+def test_what_the_old_streamer_refused_now_streams():
+    """Non-causal padding (lookahead), valid convolutions, strides, transposed layers,
+    replicate padding, forward overrides and hooks: exact, with their latency."""
+    torch.manual_seed(3)
 
     class MyTCN(ann.TCN):
         def forward(self, x):
             return super().forward(x) * 2
 
-    _refuses(MyTCN(2, [3], dropout=0.0).eval(), "overrides forward")
     hooked = nn.Sequential(ann.CausalConv1d(2, 2, 3)).eval()
     hooked[0].register_forward_hook(lambda m, i, o: o * 2)
-    _refuses(hooked, "'0'", "hooks")
+    cases = [
+        (nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.Conv1d(2, 2, 3, padding=1)), 1),
+        (nn.Sequential(ann.Conv1d(2, 2, 3, padding="same", dilation=2)), 2),
+        (nn.Sequential(nn.Conv1d(2, 2, 3)), 2),
+        (nn.Sequential(ann.CausalConv1d(2, 2, 3, padding_mode="replicate")), 0),
+        (nn.Sequential(ann.CausalConv1d(2, 2, 3), nn.ConvTranspose1d(2, 2, 3)), 0),
+        (MyTCN(2, [3], dropout=0.0), 0),
+        (hooked, 0),
+    ]
+    for model, latency in cases:
+        model = model.eval().double()
+        s = stream(model, batch_size=2)
+        assert s.latency == latency, (model, s.latency)
+        x = torch.randn(2, 2, 40, dtype=torch.float64)
+        y = torch.cat([s.push(x[:, :, :13]), s.push(x[:, :, 13:14]), s.push(x[:, :, 14:]), s.flush()], 2)
+        assert torch.allclose(y, _full(model, x), atol=1e-12), model
 
 
 # -------------------------------------------------------------------------------------------
@@ -492,6 +550,7 @@ def test_callable_module_and_plan_description():
     assert isinstance(s, Streamer)
     text = s.plan.describe()
     assert "blocks.1.conv2" in text and "receptive field 7" in text
+    assert "latency 0" in s.describe()
 
 
 @pytest.mark.gpu
