@@ -330,6 +330,35 @@ def _path_counts(field: Any) -> tuple[Any, Any, Any]:
     return rel, counts, holes
 
 
+#: coverage_map draws every position of each field: at most this many per axis (1-d, 2-d),
+#: and at most MAX_PANELS stacks side by side.
+MAX_COVERAGE_RF = {1: 4097, 2: 1025}
+MAX_PANELS = 8
+
+
+def _check_coverage_size(stacks: Sequence[tuple[int, ...]], kernel_size: object, dims: int) -> None:
+    """Refuse a coverage map too large to draw, from the field sizes alone (arithmetic)."""
+    from atrous.geometry import stack_receptive_field
+
+    if len(stacks) > MAX_PANELS:
+        raise SpecError(f"coverage_map draws at most MAX_PANELS={MAX_PANELS} stacks side by side, got {len(stacks)}")
+    if isinstance(kernel_size, Sequence) and not isinstance(kernel_size, (str, bytes)):
+        kernels = list(kernel_size)
+        if len(kernels) != dims:
+            raise SpecError(f"kernel_size must be an int or {dims} ints (one per axis), got {kernel_size!r}")
+    else:
+        kernels = [kernel_size] * dims
+    limit = MAX_COVERAGE_RF[dims]
+    for rates in stacks:
+        for k in kernels:
+            size = stack_receptive_field(rates, k)  # type: ignore[arg-type]
+            if size > limit:
+                raise SpecError(
+                    f"dilations {list(rates)} with kernel_size={k} give a receptive field of {size}; coverage_map "
+                    f"draws fields of at most MAX_COVERAGE_RF[{dims}]={limit} positions per axis"
+                )
+
+
 def coverage_map(
     dilations: Sequence[int] | Sequence[Sequence[int]],
     kernel_size: int = 3,
@@ -369,6 +398,7 @@ def coverage_map(
         )
     else:
         raise SpecError(f"dilations must be a rate list or a list of rate lists, got {dilations!r}")
+    _check_coverage_size(stacks, kernel_size, dims)
     n = len(stacks)
     if dims == 2:
         fig = _new_figure(max(5.0, 4.6 * n), 5.0 if n > 1 else 5.2)
@@ -739,6 +769,19 @@ def _spec_label(spec: Any) -> str:
     return txt
 
 
+#: checkerboard_map draws stride * periods output positions per axis: at most this many.
+MAX_CHECKERBOARD_SIDE = 512
+
+
+def _check_checkerboard_size(spec: Any, periods: int) -> None:
+    for i, s in enumerate(getattr(spec, "stride", ())):
+        if s * periods > MAX_CHECKERBOARD_SIDE:
+            raise SpecError(
+                f"stride {s} on axis {i} times periods={periods} is {s * periods} output positions; "
+                f"checkerboard_map draws at most MAX_CHECKERBOARD_SIDE={MAX_CHECKERBOARD_SIDE} per axis"
+            )
+
+
 def checkerboard_map(
     spec: Any,
     periods: int = 4,
@@ -778,6 +821,7 @@ def checkerboard_map(
             ls = ls.for_ndim(2)
         if ls.ndim > 2:
             raise SpecError(f"checkerboard_map draws 1-d and 2-d transposed convolutions, got {ls.ndim} axes: {ls!r}")
+        _check_checkerboard_size(ls, periods)
         boards.append((ls, checkerboard(ls)))
     tiles = [np.tile(np.asarray(cb.overlap, dtype=np.int64), (periods,) * cb.ndim) for _, cb in boards]
     vmax = max(int(t.max()) for t in tiles)
