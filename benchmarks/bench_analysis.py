@@ -8,7 +8,6 @@ without allocating activations; its ERF with 16 samples in under 30 s.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import tracemalloc
@@ -16,16 +15,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch
-from _common import machine, median_time, write_section
+from _common import BenchParser, add_output, machine, median_time, positive_int, write_section
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser = BenchParser(description=__doc__)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs of analyze (median; >= 1)")
+    parser.add_argument("--samples", type=positive_int, default=16, help="ERF samples (>= 1)")
+    add_output(parser)
     args = parser.parse_args(argv)
+    import torch
+
     torch.set_num_threads(2)
 
     from atrous.analysis import analyze, erf
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             + f"\n\nThe analysis runs on the meta device: the Python heap peaked at {peak / 2**20:.1f} MiB, "
             f"while ResNet-50's activations at batch 1 take {activation_bytes / 2**20:.0f} MiB.\n"
         )
-        write_section("Analysis", body)
+        write_section("Analysis", body, args.output)
     return 0
 
 
