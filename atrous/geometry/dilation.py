@@ -55,6 +55,14 @@ MAX_LAYERS = 10_000
 MAX_RATE_BITS = 4096
 
 
+def _show(n: int) -> str:
+    """An integer as text, or its number of digits when it is too long to read."""
+    if n < 10**30:
+        return str(n)
+    digits = len(str(n)) if n.bit_length() < 14_000 else int(n.bit_length() * math.log10(2)) + 1
+    return f"an integer of {digits} digits"
+
+
 def _check_layers(count: int, what: str) -> None:
     if count > MAX_LAYERS:
         raise SpecError(f"{what} gives {count} layers; schedules are limited to MAX_LAYERS={MAX_LAYERS}")
@@ -297,10 +305,10 @@ def plan_dilations(target_rf: int, kernel_size: int = 3, *, max_dilation: int | 
     k = check_int("kernel_size", kernel_size, 2)
     cap = None if max_dilation is None else check_int("max_dilation", max_dilation, 1)
 
-    def too_many(layers: int) -> SpecError:
-        given = f"target_rf={target} with kernel_size={k}" + (f" and max_dilation={cap}" if cap else "")
+    def too_many(layers: int, exact: bool = True) -> SpecError:
+        given = f"target_rf={_show(target)} with kernel_size={k}" + (f" and max_dilation={_show(cap)}" if cap else "")
         return SpecError(
-            f"{given} needs {layers} layers; plans are limited to MAX_LAYERS={MAX_LAYERS} layers "
+            f"{given} needs {'' if exact else 'about '}{layers} layers; plans are limited to MAX_LAYERS={MAX_LAYERS} layers "
             "(raise max_dilation or kernel_size, or lower target_rf)"
         )
 
@@ -308,8 +316,8 @@ def plan_dilations(target_rf: int, kernel_size: int = 3, *, max_dilation: int | 
     rf = 1
     # the field grows by a factor k per layer until it reaches the cap: O(log target) layers
     while rf < target and (cap is None or rf < cap):
-        if len(rates) == MAX_LAYERS:
-            raise too_many(len(rates) + 1)
+        if len(rates) == MAX_LAYERS:  # the field grows k-fold per layer: about log_k(target) of them
+            raise too_many(math.ceil(math.log(target) / math.log(k)), exact=False)
         need = -(-(target - rf) // (k - 1))
         d = min(rf, need)
         rates.append(d)

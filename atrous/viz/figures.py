@@ -684,6 +684,21 @@ def _kernel_label(kernel: Any) -> str:
     return "[" + ", ".join(f"{v:g}" for v in vals) + "]"
 
 
+#: frequency_response draws kernels of at most this many taps (the cut-off scan holds
+#: 64 * taps**2 complex numbers), and at most MAX_CURVES dilations.
+MAX_FREQUENCY_TAPS = 512
+MAX_CURVES = 16
+
+
+def _check_frequency_size(taps: int, curves: int) -> None:
+    if taps > MAX_FREQUENCY_TAPS:
+        raise SpecError(
+            f"kernel has {taps} taps; frequency_response draws at most MAX_FREQUENCY_TAPS={MAX_FREQUENCY_TAPS}"
+        )
+    if curves > MAX_CURVES:
+        raise SpecError(f"dilations has {curves} entries; frequency_response draws at most MAX_CURVES={MAX_CURVES}")
+
+
 def frequency_response(
     kernel: Sequence[float] | Any,
     dilations: Sequence[int] = (1, 2, 4),
@@ -715,6 +730,7 @@ def frequency_response(
     k = spectra._as_kernel(kernel, 1)
     if np.iscomplexobj(k):
         raise SpecError("frequency_response draws real kernels, got complex taps")
+    _check_frequency_size(k.shape[0], len(rates))
     fig = _new_figure(7.6, 4.6)
     ax = fig.add_subplot()
     from matplotlib import colormaps
