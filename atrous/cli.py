@@ -81,18 +81,37 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- parsing helpers
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    """``repr(text)``, shortened to about ``limit`` characters for a one-line message."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[: limit // 2]!r}...{text[-10:]!r} ({len(text)} characters)"
+
+
+#: Digits of one integer on the command line: results stay printable (Python prints integers
+#: of up to 4300 digits) and their arithmetic instant.
+MAX_DIGITS = 1000
+
+
+def _parse_int(text: str, name: str) -> int:
+    digits = text.strip().lstrip("+-").replace("_", "")
+    if digits.isdigit() and len(digits) > MAX_DIGITS:
+        raise CLIError(f"{name} has {len(digits)} digits; at most MAX_DIGITS={MAX_DIGITS} are read")
+    return int(text)
+
+
 def _int(text: str, name: str) -> int:
     try:
-        return int(text)
+        return _parse_int(text, name)
     except ValueError:
-        raise CLIError(f"{name} must be an integer, got {text!r}") from None
+        raise CLIError(f"{name} must be an integer, got {_clip(text)}") from None
 
 
 def _ints(parts: Sequence[str], name: str, whole: str, example: str) -> int | tuple[int, ...]:
     try:
-        values = [int(p) for p in parts]
+        values = [_parse_int(p, name) for p in parts]
     except ValueError:
-        raise CLIError(f"{name} must be an integer or one per axis (e.g. {example}), got {whole!r}") from None
+        raise CLIError(f"{name} must be an integer or one per axis (e.g. {example}), got {_clip(whole)}") from None
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -109,9 +128,9 @@ def _axis_values(text: str, name: str) -> int | tuple[int, ...]:
 def _int_list(text: str, name: str) -> list[int]:
     """``1,2,5`` -> [1, 2, 5]."""
     try:
-        return [int(t) for t in text.split(",")]
+        return [_parse_int(t, name) for t in text.split(",")]
     except ValueError:
-        raise CLIError(f"{name} must be comma-separated integers (e.g. 1,2,5), got {text!r}") from None
+        raise CLIError(f"{name} must be comma-separated integers (e.g. 1,2,5), got {_clip(text)}") from None
 
 
 def _padding(text: str) -> object:
@@ -122,10 +141,10 @@ def _padding(text: str) -> object:
 
     def num(t: str) -> int:
         try:
-            return int(t)
+            return _parse_int(t, "padding")
         except ValueError:
             raise CLIError(
-                f"padding must be an integer, lo:hi (e.g. 2:0) or one of {', '.join(PADDING_MODES)}; got {text!r}"
+                f"padding must be an integer, lo:hi (e.g. 2:0) or one of {', '.join(PADDING_MODES)}; got {_clip(text)}"
             ) from None
 
     def one(a: str) -> object:
@@ -163,7 +182,7 @@ def _arg_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"must be an integer {_range_text(minimum, maximum)}, got {text!r}"
+                f"must be an integer {_range_text(minimum, maximum)}, got {_clip(text)}"
             ) from None
         if value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"must be an integer {_range_text(minimum, maximum)}, got {value}")
@@ -172,12 +191,20 @@ def _arg_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _arg_integer(text: str) -> int:
+    """An argparse type: an integer (its range is checked by the function that uses it)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {_clip(text)}") from None
+
+
 def _arg_float(text: str) -> float:
     """An argparse type: a float (its range is checked by the function that uses it)."""
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number, got {_clip(text)}") from None
 
 
 # --------------------------------------------------------------------------- output paths
@@ -354,6 +381,10 @@ def _conv_from_args(
     return spec.for_ndim(len(sizes)), sizes, isinstance(size, tuple)  # type: ignore[return-value]
 
 
+#: Up to this many valid output sizes per axis are listed one by one (a larger range by its bounds).
+_LISTED = 64
+
+
 def cmd_shape(a: argparse.Namespace) -> int:
     spec, sizes, nd = _conv_from_args(a, a.transposed, a.output_padding)
     resolved = spec.resolve(sizes)
@@ -379,8 +410,12 @@ def cmd_shape(a: argparse.Namespace) -> int:
         plain = spec.replace(output_padding=0) if not any(isinstance(p, str) for p in spec.padding) else spec
         ranges = output_padding_range(sizes, plain.kernel_size, plain.stride, plain.padding, plain.dilation)
         result["output_padding"] = list(resolved.output_padding)
+        # every size per axis (one per output_padding) while they are few; else the bounds
         result["valid_output_sizes"] = [
-            [o - op + v for v in r] for o, op, r in zip(out, resolved.output_padding, ranges)
+            [o - op + v for v in r]
+            if (r.stop - r.start) // r.step <= _LISTED
+            else {"from": o - op + r[0], "to": o - op + r[-1]}
+            for o, op, r in zip(out, resolved.output_padding, ranges)
         ]
     if a.json:
         _print_json(result)
@@ -393,7 +428,12 @@ def cmd_shape(a: argparse.Namespace) -> int:
     for i, f in enumerate(formulas):
         c.print(f"axis {i}: {f}" if nd else f)
     if resolved.transposed:
-        c.print("valid output sizes (by output_padding): " + "; ".join(str(v) for v in result["valid_output_sizes"]))
+        c.print(
+            "valid output sizes (by output_padding): "
+            + "; ".join(
+                f"{v['from']} to {v['to']}" if isinstance(v, dict) else str(v) for v in result["valid_output_sizes"]
+            )
+        )
     return 0
 
 
@@ -867,7 +907,7 @@ def cmd_animate(a: argparse.Namespace) -> int:
         frames, width_height = info["frames"], info["size"]
     else:
         images = animate(spec, size, out, fps=a.fps, cell=a.cell)
-        frames, width_height = len(images), images[0].size
+        frames, width_height = (1 if fmt == "png" else len(images)), images[0].size
     if a.json:
         resolved = spec.resolve(sizes)
         _print_json(
@@ -908,7 +948,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
         try:
             kernel = [float(t) for t in a.kernel.split(",")]
         except ValueError:
-            raise CLIError(f"--kernel must be comma-separated numbers, got {a.kernel!r}") from None
+            raise CLIError(f"--kernel must be comma-separated numbers, got {_clip(a.kernel)}") from None
         dil = tuple(_int_list(a.dilations, "--dilations"))
         fig = figures.frequency_response(kernel, dilations=dil)
     elif a.figure == "detection":
@@ -1126,8 +1166,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="conv.gif",
         help="file: .gif, .apng, .png (first frame) or .svg (its folder must exist)",
     )
-    p.add_argument("--fps", type=_arg_float, default=2.0, help="frames per second (default 2)")
-    p.add_argument("--cell", type=_arg_int(1), default=24, help="pixels per cell (default 24)")
+    p.add_argument("--fps", type=_arg_float, default=2.0, help="frames per second (0.02 to 100, default 2)")
+    p.add_argument("--cell", type=_arg_integer, default=24, help="pixels per cell (8 to 128, default 24)")
     p.add_argument("--frame", type=_arg_int(0), default=0, help="which frame for .svg (default 0)")
     p.set_defaults(func=cmd_animate)
 

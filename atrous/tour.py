@@ -59,7 +59,7 @@ def tour_data() -> dict[str, Any]:
     t4 = receptive_field([ConvSpec(4, stride=2, padding=1, transposed=True)])[0]
     names, specs = zip(*_vgg16())
     vgg = [
-        {"layer": name, "receptive_field": fl.size, "stride": fl.jump, "padding": -fl.start}
+        {"layer": name, "receptive_field": fl.size, "stride": int(fl.jump), "padding": -fl.start}
         for name, fl in zip(names, receptive_field(list(specs)))
     ]
     return {

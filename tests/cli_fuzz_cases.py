@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["BOUNDED_OK", "CASES", "make_fixtures"]
+__all__ = ["BOUNDED_OK", "CASES", "FIELD_CORE", "make_fixtures"]
 
 #: A folder at the filesystem root that must never be created (one name per process, so that
 #: parallel runs do not see each other's failures).
@@ -181,6 +181,8 @@ CASES: list[tuple[list[str], str]] = [
     _m("plan", "--target", "1e6"),
     _m("plan", "-k", "x", "--target", "10"),
     _m("plan", "--target", "10", "--bogus"),
+    _m("plan", "--target", "9" * 1001),
+    _m("shape", "9", "-k", "3", "-p", "9" * 5000),
     _c("bounded", "plan", "--target", str(10**18), "--max-dilation", "1"),
     _c("bounded", "plan", "--target", str(10**18), "-k", "2", "--max-dilation", "3"),
     # ---------------------------------------------------------------- analyze
@@ -307,8 +309,24 @@ CASES: list[tuple[list[str], str]] = [
     # ---------------------------------------------------------------- tour
     _m("tour", "5"),
     _m("tour", "--bogus"),
+    _m("tour", "json"),
+    _m("tour", "--JSON"),
+    _m("tour", "--json", "x"),
+    _m("tour", "--json=yes"),
+    _m("tour", "-j"),
+    _m("tour", "-"),
+    _m("tour", "--traceback=1"),
+    _m("tour", "--", "x"),
 ]
 CASES = CASES[1:]  # the empty command line prints the help (not an error)
+
+#: Cases whose bound belongs to the receptive-field core (hole enumeration, huge fields):
+#: expected to fail until that core computes fields arithmetically.
+FIELD_CORE: list[list[str]] = [
+    ["rf", "-k", "3", "-d", "1000000000000"],
+    ["plan", "--check", "1,2,5,10000000"],
+    ["rf", "-k", "3", "-s", "9" * 1000, "-d", "1,2,3,4,5,6,7,8"],
+]
 
 #: Valid command lines that once ran for minutes or ran out of memory: they must succeed in a
 #: subprocess under the time limit and memory cap, writing only the file they name.
@@ -319,6 +337,8 @@ BOUNDED_OK: list[tuple[list[str], str]] = [
     (["plan", "--target", str(10**18), "--json"], ""),
     (["plan", "--target", str(10**9), "--max-dilation", "100000", "--json"], ""),
     (["animate", "500", "-k", "3", "-s", "1", "-o", "out.svg", "--frame", "100"], "out.svg"),
+    (["shape", "9", "-k", "3", "-t", "-s", "9" * 1000, "--json"], ""),
+    (["shape", "9", "-k", "3", "-t", "-s", "7", "-d", "9" * 300], ""),
 ]
 
 

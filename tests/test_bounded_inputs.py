@@ -28,7 +28,17 @@ from atrous.geometry.dilation import (
     wavenet_schedule,
 )
 
-HANG_S = 120
+#: CPU seconds after which a call has hung (a CPU limit: a busy machine fails nothing); the
+#: wall-clock limit is a last resort.
+CPU_LIMIT_S = 60
+HANG_S = 900
+
+
+def _limits() -> None:  # pragma: no cover - runs in the child
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S + 5))
 
 
 def _naive_plan(target: int, k: int, cap: int | None) -> tuple[int, ...]:
@@ -256,9 +266,16 @@ def test_once_unbounded_calls_end_with_spec_error(name):
         """
     )
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=HANG_S,
+            preexec_fn=_limits if sys.platform.startswith("linux") else None,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{name} still ran after {HANG_S} s")
+    assert proc.returncode not in (-24, -9), f"{name} used more than {CPU_LIMIT_S} s of CPU"
     assert proc.returncode == 0, proc.stderr
     expected = "returned" if name == "tcn repr" else "SpecError:"
     assert proc.stdout.startswith(expected), proc.stdout + proc.stderr

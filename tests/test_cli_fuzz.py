@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_fuzz_cases import BOUNDED_OK, CASES, MISSING_DIR, case_id, make_fixtures
+from cli_fuzz_cases import BOUNDED_OK, CASES, FIELD_CORE, MISSING_DIR, case_id, make_fixtures
 
 from atrous.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-#: A case that takes longer than this has hung (they take seconds).
-HANG_S = 120
+#: CPU seconds after which a case has hung (they take a few): a CPU limit, not a wall-clock
+#: one, so that a busy machine does not fail the test; the wall-clock limit is a last resort.
+CPU_LIMIT_S = 60
+HANG_S = 900
 #: Address-space cap of the subprocess cases: a case that tries to allocate its input's worth
 #: of memory fails with MemoryError instead of filling the machine.
 MEMORY_CAP = 6 << 30
@@ -68,12 +70,13 @@ def _limit_memory() -> None:  # pragma: no cover - runs in the child
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S + 5))
 
 
 def run_cli_process(argv: list[str], cwd: Path, timeout: float = HANG_S) -> subprocess.CompletedProcess:
     """``python -m atrous ARGV`` under a time limit and (on Linux) a memory cap."""
     try:
-        return subprocess.run(
+        proc = subprocess.run(
             [sys.executable, "-m", "atrous", *argv],
             cwd=cwd,
             capture_output=True,
@@ -83,6 +86,9 @@ def run_cli_process(argv: list[str], cwd: Path, timeout: float = HANG_S) -> subp
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"hung: `atrous {' '.join(argv)}` still ran after {timeout} s")
+    if proc.returncode in (-24, -9):  # SIGXCPU, SIGKILL: past the CPU limit
+        pytest.fail(f"hung: `atrous {' '.join(argv)}` used more than {CPU_LIMIT_S} s of CPU")
+    return proc
 
 
 IN_PROCESS = [c for c in CASES if c[1] == "main"]
@@ -97,7 +103,7 @@ def test_the_fuzz_is_large():
             per_command[argv[0]] = per_command.get(argv[0], 0) + 1
     from atrous.cli import COMMANDS
 
-    assert {c: per_command.get(c, 0) for c in COMMANDS if per_command.get(c, 0) < 10 and c != "tour"} == {}
+    assert {c: per_command.get(c, 0) for c in COMMANDS if per_command.get(c, 0) < 10} == {}
 
 
 @pytest.mark.parametrize("case", IN_PROCESS, ids=case_id)
@@ -130,3 +136,32 @@ def test_once_unbounded_valid_input_succeeds_in_a_process(case, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ([written] if written else [])
+
+
+def _short_limits() -> None:  # pragma: no cover - runs in the child
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    resource.setrlimit(resource.RLIMIT_CPU, (15, 20))
+
+
+@pytest.mark.xfail(strict=True, reason="field core being rewritten")
+@pytest.mark.parametrize("argv", FIELD_CORE, ids=lambda a: case_id((a, "")))
+def test_field_core_bounds(argv, tmp_path):
+    # short limits: these still run out of time or memory; each must end cleanly (status 0 with
+    # an answer, or 2 with one line) once the field core computes fields arithmetically
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "atrous", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_short_limits if sys.platform.startswith("linux") else None,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("still runs after 120 s")
+    if proc.returncode in (-24, -9):
+        pytest.fail("used more than 15 s of CPU")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode in (0, 2) and (proc.returncode == 0 or len(proc.stderr.strip().splitlines()) == 1)
