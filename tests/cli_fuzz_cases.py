@@ -333,7 +333,7 @@ FIELD_CORE: list[list[str]] = [
 BOUNDED_OK: list[tuple[list[str], str]] = [
     (["plot", "checkerboard", "-k", "100000", "-s", "2", "-o", "out.png"], "out.png"),
     (["plot", "frequency", "--dilations", "1000000000", "-o", "out.png"], "out.png"),
-    (["plot", "frequency", "--kernel", ",".join(["1"] * 512), "-o", "out.png"], "out.png"),
+    (["plot", "frequency", "--kernel", ",".join(["1"] * 256), "-o", "out.png"], "out.png"),
     (["plan", "--target", str(10**18), "--json"], ""),
     (["plan", "--target", str(10**9), "--max-dilation", "100000", "--json"], ""),
     (["animate", "500", "-k", "3", "-s", "1", "-o", "out.svg", "--frame", "100"], "out.svg"),
