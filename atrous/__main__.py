@@ -1,6 +1,13 @@
 """``python -m atrous``: the command line."""
 
+import os
 import sys
+
+# ``python -m`` puts the working directory first on sys.path, where a folder named like a
+# library (``matplotlib/``, ``torch/``) would shadow it; atrous is already imported, so the
+# entry goes. A user's MODULE:CALLABLE is still found there: its import alone sees the folder.
+if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
 
 from atrous.cli import main
 

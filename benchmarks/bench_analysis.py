@@ -14,7 +14,6 @@ Targets (issue: analysis of the models people already have):
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis" / "zoo"))
 
 import torch
-from _common import machine, median_time, write_section
+from _common import BenchParser, add_output, machine, median_time, positive_int, write_section
 from torch import nn
 
 
@@ -89,10 +88,10 @@ def _per_query(field, queries: list[int]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser = BenchParser(description=__doc__)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs of analyze (median; >= 1)")
+    parser.add_argument("--samples", type=positive_int, default=16, help="ERF samples (>= 1)")
+    add_output(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     warnings.simplefilter("ignore")
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             + zoo_table
             + "\n"
         )
-        write_section("Analysis", body)
+        write_section("Analysis", body, args.output)
     return 0
 
 

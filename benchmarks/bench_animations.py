@@ -9,7 +9,6 @@ cleared) and writes into a fresh temporary directory; the median of 5 runs is re
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import write_section
+from _common import BenchParser, add_output, positive_int, write_section
 
 TARGET_S = 5.0
 
@@ -58,9 +57,9 @@ def run_once(formats: tuple[str, ...]) -> tuple[float, list[Path], int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser = BenchParser(description=__doc__)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs per format (median; >= 1)")
+    add_output(parser)
     args = parser.parse_args(argv)
 
     t = time.perf_counter()
@@ -94,7 +93,7 @@ cold (plan and layout caches cleared) and writes into a fresh temporary director
 | conv_arithmetic_set, APNG (median of {args.repeats}) | {t_apng:.2f} s | | | |
 | import atrous.viz | {t_import * 1000:.0f} ms | | | |
 """
-        write_section("Animations", body)
+        write_section("Animations", body, args.output)
     return 0 if ok else 1
 
 

@@ -32,7 +32,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -718,8 +717,14 @@ def _child(args) -> int:
         return 0
     quiet = "The machine was quiet (1-min load < 1.5) when the run started."
     waited = 0.0
+    if _load() >= args.max_load and args.wait > 0:
+        print(
+            f"waiting up to {args.wait:.0f} s for a 1-min load average below {args.max_load} (now {_load():.2f}); "
+            "--max-load and --wait change this",
+            flush=True,
+        )
     while _load() >= args.max_load and waited < args.wait:
-        time.sleep(15)
+        time.sleep(min(15, args.wait - waited))
         waited += 15
     load_before = _load()
     if load_before >= args.max_load:
@@ -729,7 +734,7 @@ def _child(args) -> int:
         )
     b = Bench(args.device, args.rounds)
     g = grid(args.full)
-    parts = args.parts.split(",")
+    parts = args.parts
     t0 = time.time()
     b.front_end()
     for part, title in (
@@ -761,28 +766,42 @@ def _child(args) -> int:
             "quiet": quiet,
         }
         title = "Convolution fast paths" + (" (CUDA)" if args.device == "cuda" else "")
-        write_section(title, markdown(b, args, info))
-        print(f"wrote the section '{title}' of BENCHMARKS.md")
+        write_section(title, markdown(b, args, info), args.output)
     return 0
 
 
+PARTS = ("3d", "2d", "1d", "tr", "fft")
+
+
+def _parts(text: str) -> list[str]:
+    """An argparse type: comma-separated names from PARTS."""
+    parts = text.split(",")
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not text:
+        raise argparse.ArgumentTypeError(f"must be comma-separated names from {','.join(PARTS)}, got {text!r}")
+    return parts
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from _common import BenchParser, add_output, nonnegative_float, positive_float, positive_int, run_child
+
+    parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the whole grid of the issue (long)")
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per shape (median)")
-    parser.add_argument("--parts", default="3d,2d,1d,tr,fft", help="comma-separated: 3d,2d,1d,tr,fft")
+    parser.add_argument("--rounds", type=positive_int, default=15, help="interleaved rounds per shape (median)")
+    parser.add_argument("--parts", type=_parts, default=list(PARTS), help=f"comma-separated: {','.join(PARTS)}")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--max-load", type=float, default=1.5, help="wait for a 1-min load average below this")
-    parser.add_argument("--wait", type=float, default=600, help="seconds to wait for a quiet machine")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
-    args = parser.parse_args(argv)
+    parser.add_argument("--max-load", type=positive_float, default=1.5, help="wait for a 1-min load average below this")
+    parser.add_argument("--wait", type=nonnegative_float, default=600, help="seconds to wait for a quiet machine")
+    add_output(parser)
+    args = parser.parse_args(argv)  # every option checked before anything starts
     if os.environ.get("_ATROUS_BENCH_CHILD") == "1":
         return _child(args)
     env = dict(os.environ, **MALLOC_ENV, _ATROUS_BENCH_CHILD="1", OMP_NUM_THREADS=str(THREADS))
     with tempfile.TemporaryDirectory(prefix="atrous-bench-cache-") as cache:
         env.setdefault("ATROUS_CACHE_DIR", cache)
         argv = list(sys.argv[1:] if argv is None else argv)
-        return subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], env=env).returncode
+        # its own process group, ended with this one (SIGINT, SIGTERM, or this process dying)
+        return run_child([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ temporaries); main() called in-process reports whether the caller set them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import re
@@ -221,9 +220,13 @@ def _cpu_name() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per comparison (medians)")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    from _common import BenchParser, add_output, positive_int
+
+    parser = BenchParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rounds", type=positive_int, default=9, help="interleaved rounds per comparison (medians; >= 1)"
+    )
+    add_output(parser)
     parser.add_argument("--tiny", action="store_true", help="small models and few rounds (a smoke test)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
@@ -444,13 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             "(`atrous.nn.TCN`, weight norm folded at `stream()` time; pytorch-tcn's TCN with the same sizes, "
             f"weight norm and ReLU). {ptcn_note}."
         )
-        write_section("Streaming", header + "\n\n" + table + "\n\n" + "\n\n".join(notes))
-        print("wrote the Streaming section of BENCHMARKS.md")
+        write_section("Streaming", header + "\n\n" + table + "\n\n" + "\n\n".join(notes), args.output)
     return 0
 
 
-def _write_section(title: str, body: str) -> None:
-    path = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+def _write_section(title: str, body: str, path: Path) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)

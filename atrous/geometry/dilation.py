@@ -13,6 +13,8 @@ Examples:
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +27,8 @@ from atrous.geometry.field import Field
 from atrous.geometry.spec import Axis, check_int
 
 __all__ = [
+    "MAX_LAYERS",
+    "MAX_RATE_BITS",
     "Coverage",
     "DilationPlan",
     "HDCResult",
@@ -42,6 +46,27 @@ __all__ = [
     "tempo_dilations",
     "wavenet_schedule",
 ]
+
+
+#: The most layers (or bank entries) a planner or schedule returns: past it they refuse with a
+#: SpecError naming the parameter, so that no input makes them run for long or fill the memory.
+MAX_LAYERS = 10_000
+
+#: Schedules refuse to produce a dilation of ``2**MAX_RATE_BITS`` or more.
+MAX_RATE_BITS = 4096
+
+
+def _show(n: int) -> str:
+    """An integer as text, or its number of digits when it is too long to read."""
+    if n < 10**30:
+        return str(n)
+    digits = len(str(n)) if n.bit_length() < 14_000 else int(n.bit_length() * math.log10(2)) + 1
+    return f"an integer of {digits} digits"
+
+
+def _check_layers(count: int, what: str) -> None:
+    if count > MAX_LAYERS:
+        raise SpecError(f"{what} gives {count} layers; schedules are limited to MAX_LAYERS={MAX_LAYERS}")
 
 
 def _rates(dilations: Sequence[int], name: str = "dilations") -> tuple[int, ...]:
@@ -208,7 +233,7 @@ def tcn_receptive_field(levels: int, kernel_size: int) -> int:
         >>> tcn_receptive_field(8, 8)
         3571
     """
-    n = check_int("levels", levels, 1)
+    n = check_int("levels", levels, 1, MAX_LAYERS)
     k = check_int("kernel_size", kernel_size, 1)
     return 1 + 2 * (k - 1) * ((1 << n) - 1)
 
@@ -220,8 +245,13 @@ def exponential_schedule(levels: int, base: int = 2) -> tuple[int, ...]:
         >>> exponential_schedule(4)
         (1, 2, 4, 8)
     """
-    n = check_int("levels", levels, 1)
+    n = check_int("levels", levels, 1, MAX_LAYERS)
     b = check_int("base", base, 2)
+    if (n - 1) * (b.bit_length() - 1) >= MAX_RATE_BITS:
+        raise SpecError(
+            f"levels={n} with base={b} gives the dilation base**{n - 1}, at least 2**{(n - 1) * (b.bit_length() - 1)}; "
+            f"schedules stay below 2**MAX_RATE_BITS = 2**{MAX_RATE_BITS}"
+        )
     return tuple(b**i for i in range(n))
 
 
@@ -232,8 +262,9 @@ def wavenet_schedule(layers_per_cycle: int = 10, cycles: int = 3) -> tuple[int, 
         >>> len(wavenet_schedule(10, 3)), wavenet_schedule(10, 3)[9]
         (30, 512)
     """
-    n = check_int("layers_per_cycle", layers_per_cycle, 1)
+    n = check_int("layers_per_cycle", layers_per_cycle, 1, MAX_LAYERS)
     c = check_int("cycles", cycles, 1)
+    _check_layers(n * c, f"layers_per_cycle={n} times cycles={c}")
     return exponential_schedule(n) * c
 
 
@@ -246,6 +277,7 @@ def sawtooth_schedule(rates: Sequence[int] = (1, 2, 5), repeats: int = 1) -> tup
     """
     group = _rates(rates, "rates")
     n = check_int("repeats", repeats, 1)
+    _check_layers(len(group) * n, f"{len(group)} rates times repeats={n}")
     return group * n
 
 
@@ -286,16 +318,41 @@ def plan_dilations(target_rf: int, kernel_size: int = 3, *, max_dilation: int | 
     target = check_int("target_rf", target_rf, 1)
     k = check_int("kernel_size", kernel_size, 2)
     cap = None if max_dilation is None else check_int("max_dilation", max_dilation, 1)
+
+    def too_many(layers: int, exact: bool = True) -> SpecError:
+        given = f"target_rf={_show(target)} with kernel_size={k}" + (f" and max_dilation={_show(cap)}" if cap else "")
+        return SpecError(
+            f"{given} needs {'' if exact else 'about '}{layers} layers; plans are limited to MAX_LAYERS={MAX_LAYERS} layers "
+            "(raise max_dilation or kernel_size, or lower target_rf)"
+        )
+
     rates: list[int] = []
     rf = 1
-    while rf < target:
+    # the field grows by a factor k per layer until it reaches the cap: O(log target) layers
+    while rf < target and (cap is None or rf < cap):
+        if len(rates) == MAX_LAYERS:  # the field grows k-fold per layer: about log_k(target) of them
+            raise too_many(math.ceil(math.log(target) / math.log(k)), exact=False)
         need = -(-(target - rf) // (k - 1))
-        d = min(rf, need) if cap is None else min(rf, need, cap)
+        d = min(rf, need)
         rates.append(d)
         rf += (k - 1) * d
-    plan = DilationPlan(tuple(rates), k, target, rf)
-    assert not rates or coverage(rates, k).ok
-    return plan
+    if rf < target and cap is not None:
+        # from here on every layer takes the cap but the last, which takes what is still needed:
+        # counted, not looped, so that a far target with a small cap is refused at once
+        step = (k - 1) * cap
+        more = -(-(target - rf) // step)
+        if len(rates) + more > MAX_LAYERS:
+            raise too_many(len(rates) + more)
+        last = -(-(target - rf - (more - 1) * step) // (k - 1))
+        rates += [cap] * (more - 1) + [last]
+        rf += (more - 1) * step + (k - 1) * last
+    # gridding-free by construction: each rate is at most the field before it (checked in O(n))
+    reach = 1
+    for d in rates:
+        assert d <= reach
+        reach += (k - 1) * d
+    assert reach == rf
+    return DilationPlan(tuple(rates), k, target, rf)
 
 
 def frames_per_beat(bpm: float | Fraction | int, frame_rate: float | Fraction | int) -> Fraction:
@@ -552,9 +609,25 @@ def tempo_bank(
             f"bpm_max={hi_bpm} at frame_rate={fr}, beats={m}: the period {p_lo} = {float(p_lo):.4g} frames "
             f"is below one frame; bpm_max must be <= {m * fr * 60}"
         )
+    if tol > 0:
+        # each dilation covers periods up to (1 + tol) / (1 - tol) times the lowest one it takes:
+        # refuse a bank that would be longer than MAX_LAYERS before building it
+        ratio = math.log(p_hi.numerator) - math.log(p_hi.denominator)
+        ratio -= math.log(p_lo.numerator) - math.log(p_lo.denominator)
+        estimate = int(ratio / math.log((1 + tol) / (1 - tol))) + 1
+        if estimate > MAX_LAYERS:
+            raise SpecError(
+                f"tempo_bank for the tempi {lo_bpm}..{hi_bpm} at tolerance={tol} needs at least {estimate} "
+                f"dilations; banks are limited to MAX_LAYERS={MAX_LAYERS} (narrow the range or raise tolerance)"
+            )
     chosen: list[int] = []
     reach = p_lo  # every period up to ``reach`` is covered (none yet: p_lo itself must be)
     while not chosen or reach < p_hi:
+        if len(chosen) == MAX_LAYERS:
+            raise SpecError(
+                f"tempo_bank for the tempi {lo_bpm}..{hi_bpm} at tolerance={tol} needs more than "
+                f"MAX_LAYERS={MAX_LAYERS} dilations (narrow the range or raise tolerance)"
+            )
         d = int((reach * (1 + tol)).__floor__())  # the largest d with d / (1 + tol) <= reach
         last = chosen[-1] if chosen else 0
         if d <= last or d < reach * (1 - tol):  # no integer covers the periods just above reach
@@ -569,7 +642,13 @@ def tempo_bank(
         reach = d / (1 - tol)
     bank = tuple(chosen)
     ranges = tuple((m * fr * 60 / min(p_hi, d / (1 - tol)), m * fr * 60 / max(p_lo, d / (1 + tol))) for d in bank)
-    # the nearest dilation's relative error peaks at the ends and halfway between neighbours
+    # the nearest dilation's relative error peaks at the ends and halfway between neighbours;
+    # for a fixed period the nearest dilation is one of the two around it (bank is increasing)
     candidates = [p_lo, p_hi, *(Fraction(d + e, 2) for d, e in pairwise(bank))]
-    worst = max(min(abs(d - p) / p for d in bank) for p in candidates if p_lo <= p <= p_hi)
+
+    def error(p: Fraction) -> Fraction:
+        i = bisect.bisect_left(bank, p)
+        return min(abs(d - p) / p for d in bank[max(0, i - 1) : i + 1])
+
+    worst = max(error(p) for p in candidates if p_lo <= p <= p_hi)
     return TempoBank(bank, ranges, lo_bpm, hi_bpm, fr, m, tol, worst)

@@ -97,8 +97,7 @@ def dilated_knn(
         raise SpecError(f"x must be a tensor of shape (B, N, F) or (N, F), got {shape}")
     k = check_int("k", k, 1)
     d = check_int("dilation", dilation, 1)
-    if not 0.0 <= float(epsilon) <= 1.0:
-        raise SpecError(f"epsilon must be a probability in [0, 1], got {epsilon}")
+    epsilon = _probability("epsilon", epsilon)
     unbatched = x.dim() == 2
     pts = x.unsqueeze(0) if unbatched else x
     n = pts.shape[1]
@@ -131,8 +130,16 @@ def dilated_knn(
 # --------------------------------------------------------------------------- hop rings
 
 
+def _probability(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise SpecError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _edges_of(graph: Tensor, num_nodes: int | None) -> tuple[Tensor, int]:
     """(edge_index (2, E) int64, N) from an edge_index, a dense adjacency or a sparse adjacency."""
+    if num_nodes is not None:
+        num_nodes = check_int("num_nodes", num_nodes, 0)
     if not isinstance(graph, Tensor):
         raise SpecError(f"graph must be an edge_index (2, E) or an adjacency (N, N) tensor, got {type(graph).__name__}")
     if graph.layout != torch.strided:
@@ -272,6 +279,18 @@ def graph_aggregate(h: Tensor, edge_index: Tensor, aggr: str = "mean", self_loop
     """
     if aggr not in _AGGR_GRAPH:
         raise SpecError(f"aggr must be one of {', '.join(_AGGR_GRAPH)}, got {aggr!r}")
+    if not isinstance(h, Tensor) or h.dim() < 2:
+        shape = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+        raise SpecError(f"h must be a tensor of node features (..., N, F), got {shape}")
+    if (
+        not isinstance(edge_index, Tensor)
+        or edge_index.dim() != 2
+        or edge_index.shape[0] != 2
+        or edge_index.is_floating_point()
+        or edge_index.is_complex()
+    ):
+        shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
+        raise SpecError(f"edge_index must be an integer tensor of shape (2, E), got {shape}")
     n = h.shape[-2]
     src, dst = edge_index[0].to(h.device), edge_index[1].to(h.device)
     msgs = h.index_select(-2, src)
@@ -344,7 +363,9 @@ class EdgeConv(nn.Module):
         self.aggr = aggr
         self.include_self = bool(include_self)
         self.stochastic = bool(stochastic)
-        self.epsilon = float(epsilon)
+        self.epsilon = _probability("epsilon", epsilon)
+        if mlp is not None and not isinstance(mlp, nn.Module):
+            raise SpecError(f"mlp must be an nn.Module (or None for the default), got {type(mlp).__name__}")
         self.mlp = (
             mlp if mlp is not None else nn.Sequential(nn.Linear(2 * in_features, out_features, bias), nn.LeakyReLU(0.2))
         )

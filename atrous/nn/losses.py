@@ -45,7 +45,7 @@ Examples:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +56,21 @@ from atrous.geometry.spec import check_int
 __all__ = ["ShiftConsistencyLoss", "shift_consistency"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def _sequence(values: object, name: str) -> list[object]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise SpecError(f"{name} must be an int or a sequence of ints, got {values!r}")
+    return list(values)
+
+
+def _dims(dims: object) -> tuple[int, ...]:
+    out = []
+    for i, d in enumerate(_sequence(dims, "dims")):
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise SpecError(f"dims[{i}] must be an integer (a dimension index, e.g. -1), got {d!r}")
+        out.append(d)
+    return tuple(out)
 
 
 def _shift_list(periods: Sequence[int], mode: str) -> list[tuple[int, ...]]:
@@ -91,13 +106,18 @@ def shift_consistency(
     if shifts not in ("axes", "grid"):
         raise SpecError(f"shifts must be 'axes' or 'grid', got {shifts!r}")
     margin = check_int("margin", margin, 0)
-    dims = tuple(int(d) for d in dims)
+    if not callable(model):
+        raise SpecError(f"model must be callable, got {type(model).__name__}")
+    for name, t in (("x", x), ("y", y)):
+        if not (isinstance(t, Tensor) or (name == "y" and t is None)):
+            raise SpecError(f"{name} must be a tensor, got {type(t).__name__}")
+    dims = _dims(dims)
     if not dims:
         raise SpecError("dims must name at least one spatial axis, got ()")
     if isinstance(period, int):
         periods = (check_int("period", period, 1),) * len(dims)
     else:
-        periods = tuple(check_int(f"period[{i}]", p, 1) for i, p in enumerate(period))
+        periods = tuple(check_int(f"period[{i}]", p, 1) for i, p in enumerate(_sequence(period, "period")))
         if len(periods) != len(dims):
             raise SpecError(f"period has {len(periods)} entries, expected {len(dims)} (one per dim in {dims})")
     for d in dims:
@@ -225,8 +245,8 @@ class ShiftConsistencyLoss(nn.Module):
         if isinstance(period, int):
             self.period: int | tuple[int, ...] = check_int("period", period, 1)
         else:
-            self.period = tuple(check_int(f"period[{i}]", p, 1) for i, p in enumerate(period))
-        self.dims = tuple(int(d) for d in dims)
+            self.period = tuple(check_int(f"period[{i}]", p, 1) for i, p in enumerate(_sequence(period, "period")))
+        self.dims = _dims(dims)
         self.reduction = reduction
         self.circular = bool(circular)
         self.margin = check_int("margin", margin, 0)

@@ -16,13 +16,13 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec, Field, MisalignmentError, exponential_schedule
+from atrous.geometry import ConvSpec, Field, MisalignmentError, exponential_schedule, stack_receptive_field
 from atrous.geometry.spec import check_int
 from atrous.nn.conv import CausalConv1d, Conv1d
 
@@ -48,10 +48,30 @@ def dilation_schedule(schedule: str | Sequence[int], levels: int) -> tuple[int, 
             period = check_int("reset period", _parse_int(schedule[6:], schedule), 1)
             return tuple(2 ** (i % period) for i in range(n))
         raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {schedule!r}")
-    rates = tuple(check_int(f"dilations[{i}]", d, 1) for i, d in enumerate(schedule))
+    rates = tuple(check_int(f"dilations[{i}]", d, 1) for i, d in enumerate(_int_list(schedule, "dilations")))
     if len(rates) != n:
         raise SpecError(f"dilations has {len(rates)} entries, expected {n} (one per block)")
     return rates
+
+
+def _int_list(values: object, name: str) -> list[object]:
+    """The entries of a list-like argument; a scalar or a string is refused in one clear line."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise SpecError(
+            f"{name} must be a list of integers (one per block, e.g. [24] * 8), got {type(values).__name__} {values!r}"
+        )
+    return list(values)
+
+
+def _check_activation(activation: object) -> None:
+    if not callable(activation):
+        raise SpecError(f"activation must be a factory of modules (e.g. nn.ReLU), got {activation!r}")
+
+
+def _check_dropout(dropout: object) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise SpecError(f"dropout must be in [0, 1) (a probability), got {dropout!r}")
+    return float(dropout)
 
 
 def _parse_int(text: str, whole: str) -> int:
@@ -69,6 +89,14 @@ def residual_field(field: Field, main: Sequence[ConvSpec], skip: Sequence[ConvSp
         main: the specs of the main path, in order.
         skip: the specs on the shortcut (empty for identity, a 1x1 conv otherwise).
     """
+    if not isinstance(field, Field):
+        raise SpecError(f"field must be an atrous.geometry.Field (one axis), got {type(field).__name__}")
+    for name, specs in (("main", main), ("skip", skip)):
+        if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
+            raise SpecError(f"{name} must be a sequence of ConvSpecs, got {type(specs).__name__}")
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, ConvSpec):
+                raise SpecError(f"{name}[{i}] must be a ConvSpec, got {type(spec).__name__}")
     f_main = field
     for spec in main:
         f_main = f_main.then(spec.axes()[0])
@@ -100,8 +128,8 @@ class TemporalBlock(nn.Module):
         activation: Callable[[], nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise SpecError(f"dropout must be in [0, 1), got {dropout!r}")
+        dropout = _check_dropout(dropout)
+        _check_activation(activation)
         self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation)
         self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation)
         self.act1 = activation()
@@ -182,10 +210,12 @@ class TCN(nn.Module):
         activation: Callable[[], nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        widths = [check_int(f"channels[{i}]", c, 1) for i, c in enumerate(channels)]
+        widths = [check_int(f"channels[{i}]", c, 1) for i, c in enumerate(_int_list(channels, "channels"))]
         if not widths:
             raise SpecError("channels must list at least one block width, got []")
         check_int("kernel_size", kernel_size, 1)
+        _check_dropout(dropout)
+        _check_activation(activation)
         self.dilations = dilation_schedule(dilations, len(widths))
         self.kernel_size = kernel_size
         blocks = []
@@ -227,8 +257,13 @@ class TCN(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """Receptive field of one output, ``1 + 2 (k-1) sum(dilations)``."""
-        return self.field().size
+        """Receptive field of one output, ``1 + 2 (k-1) sum(dilations)``.
+
+        Two causal convolutions of dilation ``d`` per block, every shortcut and skip ending at
+        the same time step: the size of a stride-1 stack with each rate twice (arithmetic, so
+        that it stays instant for any depth; :meth:`field` gives the exact tap sets).
+        """
+        return stack_receptive_field([d for d in self.dilations for _ in range(2)], self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"dilations={self.dilations}, receptive_field={self.receptive_field}"

@@ -107,6 +107,10 @@ def _scale(nested: Any, c: int) -> Any:
     return nested * c
 
 
+#: checkerboard() tabulates one count per output phase: at most this many (the product of the strides).
+MAX_CHECKERBOARD_PHASES = 1 << 20
+
+
 def checkerboard(spec: ConvSpec | object, input_size: int | Sequence[int] | None = None) -> Checkerboard:
     """Per-phase overlap counts of a transposed convolution, from atrous.geometry's phases.
 
@@ -151,6 +155,12 @@ def checkerboard(spec: ConvSpec | object, input_size: int | Sequence[int] | None
         sizes = (check_int("input_size", input_size, 1),) * layer_spec.ndim
         ndim = layer_spec.ndim
     full = layer_spec.for_ndim(ndim)
+    phases = math.prod(full.stride)
+    if phases > MAX_CHECKERBOARD_PHASES:
+        raise SpecError(
+            f"stride={full.stride} gives {phases} output phases; checkerboard tabulates at most "
+            f"MAX_CHECKERBOARD_PHASES={MAX_CHECKERBOARD_PHASES}"
+        )
     field = receptive_field([full], sizes if sizes is not None else None)[0]
     axes = field.axes if isinstance(field, FieldND) else (field,)
     counts = tuple(tuple(p.taps for p in f.phases) for f in axes)
@@ -377,6 +387,10 @@ def icnr_(
         (True, False)
     """
     r = check_int("scale", scale, 1)
+    if not isinstance(weight, Tensor):
+        raise SpecError(f"weight must be a tensor of shape (C_out * r**n, C_in, *kernel), got {type(weight).__name__}")
+    if not callable(init):
+        raise SpecError(f"init must be an initialiser (e.g. nn.init.kaiming_normal_), got {init!r}")
     if weight.dim() < 3:
         raise SpecError(f"weight must have shape (C_out * r**n, C_in, *kernel), got {tuple(weight.shape)}")
     groups = r ** (weight.dim() - 2)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
-from atrous.geometry import Field, wavenet_schedule
+from atrous.geometry import Field, stack_receptive_field, wavenet_schedule
 from atrous.geometry.spec import check_int
 from atrous.nn.conv import CausalConv1d, Conv1d
 from atrous.nn.tcn import residual_field
@@ -49,7 +49,11 @@ class WaveNetLayer(nn.Module):
         global_cond_channels: int = 0,
     ) -> None:
         super().__init__()
-        self.gate_channels = gate_channels
+        self.gate_channels = check_int("gate_channels", gate_channels, 1)
+        check_int("residual_channels", residual_channels, 1)
+        check_int("skip_channels", skip_channels, 1)
+        check_int("cond_channels", cond_channels, 0)
+        check_int("global_cond_channels", global_cond_channels, 0)
         self.conv = CausalConv1d(residual_channels, 2 * gate_channels, kernel_size, dilation)
         self.cond = Conv1d(cond_channels, 2 * gate_channels, 1, bias=False) if cond_channels else None
         self.global_cond = (
@@ -151,8 +155,12 @@ class WaveNet(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """``(k - 1) * sum(dilations) + 1``: 3070 for 3 cycles of 1..512 with k = 2."""
-        return self.field().size
+        """``(k - 1) * sum(dilations) + 1``: 3070 for 3 cycles of 1..512 with k = 2.
+
+        Arithmetic (the skip of the last layer reads the widest field, every skip ends at the
+        same step), so that it stays instant for any depth; :meth:`field` gives the tap sets.
+        """
+        return stack_receptive_field(self.dilations, self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"layers={len(self.layers)}, receptive_field={self.receptive_field}"

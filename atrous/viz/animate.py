@@ -243,6 +243,64 @@ def _axis_plan(ax: Axis, n: int, o: int, field: Any, axis_no: int) -> _AxisPlan:
     return _AxisPlan(n, o, ax.kind, origin, pad, cats, index, tuple(taps), tuple(reads), ax, length)
 
 
+# --------------------------------------------------------------------------- size limits
+# Every entry point checks these first, so that no input makes a drawing run for long or fill
+# the memory: each limit is reported with the parameter it comes from.
+
+#: Drawn cells per axis (input with its padding ring, or the zero-stuffed input).
+MAX_DRAWN_CELLS = 512
+#: Frames of one animation (one per output cell).
+MAX_FRAMES = 4096
+#: Pixels per cell.
+CELL_RANGE = (8, 128)
+#: Frames per second (GIF and APNG store a frame's duration in 16 bits).
+FPS_RANGE = (0.02, 100.0)
+#: Pixels of one frame, and of all frames of an animation together.
+MAX_FRAME_PIXELS = 1 << 26
+MAX_ANIMATION_PIXELS = 1 << 28
+
+
+def _check_cell(cell: object) -> None:
+    lo, hi = CELL_RANGE
+    if isinstance(cell, bool) or not isinstance(cell, int) or not lo <= cell <= hi:
+        raise SpecError(f"cell must be an integer in [{lo}, {hi}] (pixels per cell), got {cell!r}")
+
+
+def _check_fps(fps: object) -> None:
+    lo, hi = FPS_RANGE
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not lo <= fps <= hi:
+        raise SpecError(f"fps must be a number in [{lo}, {hi}] (frames per second), got {fps!r}")
+
+
+def _check_drawable(spec: ConvSpec, sizes: tuple[int, ...]) -> None:
+    """Refuse a drawing larger than MAX_DRAWN_CELLS per axis, from the geometry alone (O(1))."""
+    out = layer_output_size(spec, sizes)  # validates sizes and spec together
+    resolved = spec.resolve(sizes)
+    for i, (ax, n, o) in enumerate(zip(resolved.axes(sizes), sizes, out)):
+        if ax.kind == "conv":
+            drawn = n + max(ax.lo, 0) + max(ax.hi, 0)
+        else:  # as _axis_plan draws it: zero-stuffed input with the equivalent padding
+            span = full_padding(ax.kernel, ax.dilation)[0]
+            length = (n - 1) * ax.stride + 1
+            drawn = length + max(span - ax.lo, 0) + max(span - ax.hi + ax.output_padding, 0)
+        for what, value in (("drawn cells", drawn), ("output size", o)):
+            if value > MAX_DRAWN_CELLS:
+                raise SpecError(
+                    f"input_size={sizes} with {spec!r}: axis {i} has {value} {what}; animations draw at most "
+                    f"MAX_DRAWN_CELLS={MAX_DRAWN_CELLS} per axis (use a smaller input, stride or padding)"
+                )
+
+
+def _check_pixels(scene: _Scene, frames: int) -> None:
+    pixels = scene.width * scene.height
+    if pixels > MAX_FRAME_PIXELS or pixels * frames > MAX_ANIMATION_PIXELS:
+        raise SpecError(
+            f"the drawing is {scene.width}x{scene.height} pixels x {frames} frame(s) = {pixels * frames} pixels; "
+            f"the limits are MAX_FRAME_PIXELS={MAX_FRAME_PIXELS} per frame and MAX_ANIMATION_PIXELS="
+            f"{MAX_ANIMATION_PIXELS} per animation (use a smaller cell or input)"
+        )
+
+
 def _plan(spec_or_kwargs: object, input_size: int | Sequence[int]) -> _Plan:
     spec = _as_conv_spec(spec_or_kwargs)
     if isinstance(input_size, Sequence) and not isinstance(input_size, str):
@@ -251,6 +309,7 @@ def _plan(spec_or_kwargs: object, input_size: int | Sequence[int]) -> _Plan:
         sizes = (input_size,)  # type: ignore[assignment]
     if not 1 <= len(sizes) <= 2:
         raise SpecError(f"animations draw 1-d and 2-d convolutions, got input_size {input_size!r} ({len(sizes)} axes)")
+    _check_drawable(spec.for_ndim(len(sizes)), sizes)  # type: ignore[arg-type]
     return _plan_cached(spec.for_ndim(len(sizes)), sizes)
 
 
@@ -614,8 +673,10 @@ def frame_cells(spec: object, input_size: int | Sequence[int], frame: int = 0, *
         >>> c["taps"], c["reads"]
         ([(1,), (2,), (3,)], [(0,)])
     """
+    _check_cell(cell)
     plan = _plan(spec, input_size)
     scene = _scene(plan, cell)
+    _check_pixels(scene, 1)
     index = plan.output_index(frame)
     assert scene.input_boxes is not None and scene.output_boxes is not None
     cells = list(scene.input_boxes)
@@ -704,8 +765,16 @@ def animate(
     Raises:
         SpecError: an invalid spec, input size, cell size, fps or format.
     """
+    _check_cell(cell)
+    _check_fps(fps)
     plan = _plan(spec_or_kwargs, input_size)
+    if plan.frames > MAX_FRAMES:
+        raise SpecError(
+            f"input_size={plan.sizes} gives {plan.frames} outputs, one frame each; animations have at most "
+            f"MAX_FRAMES={MAX_FRAMES} frames (use a smaller input, or svg() for one frame)"
+        )
     scene = _scene(plan, cell)
+    _check_pixels(scene, plan.frames)
     base = _base(scene)
     frames = Animation([_render(scene, base, f) for f in range(plan.frames)], fps)
     if path is not None:
@@ -741,8 +810,10 @@ def svg(spec: object, input_size: int | Sequence[int], frame: int = 0, *, cell: 
         >>> text.startswith("<svg") and "padding" in text and "output" in text
         True
     """
+    _check_cell(cell)
     plan = _plan(spec, input_size)
     scene = _scene(plan, cell)
+    _check_pixels(scene, 1)
     assert scene.static is not None
     prims = [*scene.static, *scene.dynamic(frame)]
     w, h = scene.width, scene.height

@@ -337,6 +337,35 @@ def _path_counts(field: Any) -> tuple[Any, Any, Any]:
     return rel, counts, holes
 
 
+#: coverage_map draws every position of each field: at most this many per axis (1-d, 2-d),
+#: and at most MAX_PANELS stacks side by side.
+MAX_COVERAGE_RF = {1: 4097, 2: 1025}
+MAX_PANELS = 8
+
+
+def _check_coverage_size(stacks: Sequence[tuple[int, ...]], kernel_size: object, dims: int) -> None:
+    """Refuse a coverage map too large to draw, from the field sizes alone (arithmetic)."""
+    from atrous.geometry import stack_receptive_field
+
+    if len(stacks) > MAX_PANELS:
+        raise SpecError(f"coverage_map draws at most MAX_PANELS={MAX_PANELS} stacks side by side, got {len(stacks)}")
+    if isinstance(kernel_size, Sequence) and not isinstance(kernel_size, (str, bytes)):
+        kernels = list(kernel_size)
+        if len(kernels) != dims:
+            raise SpecError(f"kernel_size must be an int or {dims} ints (one per axis), got {kernel_size!r}")
+    else:
+        kernels = [kernel_size] * dims
+    limit = MAX_COVERAGE_RF[dims]
+    for rates in stacks:
+        for k in kernels:
+            size = stack_receptive_field(rates, k)  # type: ignore[arg-type]
+            if size > limit:
+                raise SpecError(
+                    f"dilations {list(rates)} with kernel_size={k} give a receptive field of {size}; coverage_map "
+                    f"draws fields of at most MAX_COVERAGE_RF[{dims}]={limit} positions per axis"
+                )
+
+
 def coverage_map(
     dilations: Sequence[int] | Sequence[Sequence[int]],
     kernel_size: int = 3,
@@ -376,6 +405,7 @@ def coverage_map(
         )
     else:
         raise SpecError(f"dilations must be a rate list or a list of rate lists, got {dilations!r}")
+    _check_coverage_size(stacks, kernel_size, dims)
     n = len(stacks)
     if dims == 2:
         fig = _new_figure(max(5.0, 4.6 * n), 5.0 if n > 1 else 5.2)
@@ -681,6 +711,21 @@ def _kernel_label(kernel: Any) -> str:
     return "[" + ", ".join(f"{v:g}" for v in vals) + "]"
 
 
+#: frequency_response draws kernels of at most this many taps (the cut-off scan holds
+#: 64 * taps**2 complex numbers), and at most MAX_CURVES dilations.
+MAX_FREQUENCY_TAPS = 512
+MAX_CURVES = 16
+
+
+def _check_frequency_size(taps: int, curves: int) -> None:
+    if taps > MAX_FREQUENCY_TAPS:
+        raise SpecError(
+            f"kernel has {taps} taps; frequency_response draws at most MAX_FREQUENCY_TAPS={MAX_FREQUENCY_TAPS}"
+        )
+    if curves > MAX_CURVES:
+        raise SpecError(f"dilations has {curves} entries; frequency_response draws at most MAX_CURVES={MAX_CURVES}")
+
+
 def frequency_response(
     kernel: Sequence[float] | Any,
     dilations: Sequence[int] = (1, 2, 4),
@@ -712,6 +757,7 @@ def frequency_response(
     k = spectra._as_kernel(kernel, 1)
     if np.iscomplexobj(k):
         raise SpecError("frequency_response draws real kernels, got complex taps")
+    _check_frequency_size(k.shape[0], len(rates))
     fig = _new_figure(7.6, 4.6)
     ax = fig.add_subplot()
     from matplotlib import colormaps
@@ -847,6 +893,19 @@ def _spec_label(spec: Any) -> str:
     return txt
 
 
+#: checkerboard_map draws stride * periods output positions per axis: at most this many.
+MAX_CHECKERBOARD_SIDE = 512
+
+
+def _check_checkerboard_size(spec: Any, periods: int) -> None:
+    for i, s in enumerate(getattr(spec, "stride", ())):
+        if s * periods > MAX_CHECKERBOARD_SIDE:
+            raise SpecError(
+                f"stride {s} on axis {i} times periods={periods} is {s * periods} output positions; "
+                f"checkerboard_map draws at most MAX_CHECKERBOARD_SIDE={MAX_CHECKERBOARD_SIDE} per axis"
+            )
+
+
 def checkerboard_map(
     spec: Any,
     periods: int = 4,
@@ -891,6 +950,7 @@ def checkerboard_map(
             ls = ls.for_ndim(2 if input_size is None or isinstance(input_size, int) else len(input_size))
         if ls.ndim > 2:
             raise SpecError(f"checkerboard_map draws 1-d and 2-d transposed convolutions, got {ls.ndim} axes: {ls!r}")
+        _check_checkerboard_size(ls, periods)
         cb = checkerboard(ls)
         if input_size is None:
             sizes: tuple[int, ...] = (periods + 1,) * ls.ndim
