@@ -1072,7 +1072,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
 def cmd_playground(a: argparse.Namespace) -> int:
     from atrous.viz.playground import write_playground
 
-    print(write_playground(a.output).resolve())
+    target = Path(a.output) / "playground.html" if a.output and Path(a.output).is_dir() else None
+    path = target if target is not None else _output_file(a.output, (".html", ".htm"))
+    print(write_playground(path).resolve())
     return 0
 
 

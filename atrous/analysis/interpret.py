@@ -81,8 +81,8 @@ class Interpreter:
                     dims.append(L.channels(n))
                 else:
                     dims.append((Factor("s", n, axes_of[ch], 1),))
-            present = {axes_of[ch] for ch in letters if ch in axes_of}
-            fields: Fields = [Field.identity(n) if a in present else Global(()) for a, n in enumerate(self.sizes)]
+            # fields are answers about the main input: another input reads none of its positions
+            fields: Fields = [Global(()) for _ in range(self.nd)]
             extra = Node(name, "input", "input", [], tuple(shape), None, fields, spatial=self.nd)
             extra.why, extra.layout = [None] * self.nd, tuple(dims)
             self.nodes[name] = extra

@@ -223,6 +223,7 @@ class _Recorder(TorchFunctionMode):
         self.leaf_depth = 0
         self.used: dict[str, int] = {}
         self.declared = leaves
+        self.values: dict[str, torch.Tensor] | None = None  # each node's output, when asked
 
     def ref(self, a: Any) -> Any:
         if isinstance(a, torch.Tensor):
@@ -281,6 +282,8 @@ class _Recorder(TorchFunctionMode):
         )  # fmt: skip
         self.calls.append(call)
         self.keep.append(out)
+        if self.values is not None and not multi:
+            self.values[name] = out.detach().clone()  # a copy: later in-place ops change `out`
         if not multi:
             self.ids[id(out)] = name
             return
@@ -293,6 +296,8 @@ class _Recorder(TorchFunctionMode):
                          shapes=[shape], dtype=t.dtype)
                 )  # fmt: skip
                 self.ids[id(t)] = item
+                if self.values is not None:
+                    self.values[item] = t.detach().clone()
 
     def __torch_function__(self, func: Callable[..., Any], types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -349,8 +354,11 @@ def _run(
     real: bool,
     x: torch.Tensor | None = None,
     extra: dict[str, torch.Tensor] | None = None,
+    values: bool = False,
 ) -> tuple[_Recorder, Any, torch.Tensor]:
     rec = _Recorder(leaves)
+    if values:
+        rec.values = {}
     names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
     kept: dict[int, tuple[LayerSpec | str, str]] = {}
     for m, n in names.items():
@@ -434,6 +442,7 @@ def trace(
     x: torch.Tensor | None = None,
     input_layout: str | None = None,
     extra: dict[str, torch.Tensor] | None = None,
+    values: bool = False,
 ) -> Trace:
     """Trace ``model`` on an input of ``input_shape`` (``(N, C, *spatial)``).
 
@@ -444,6 +453,7 @@ def trace(
         x: a real input to trace with (implies ``method="real"``).
         extra: keyword inputs of the model's forward (real tensors; their nodes are named
             :func:`input_name`), e.g. a WaveNet's conditioning.
+        values: keep every node's output (a real trace): ``trace.extra["values"]``.
 
     Examples:
         >>> t = trace(torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.ReLU()), (1, 1, 8))
@@ -483,7 +493,7 @@ def trace(
             rec, out, _ = _run(model, shape, leaves, real=True, extra=extra)
             used = "real"
     else:
-        rec, out, _ = _run(model, shape, leaves, real=True, x=x, extra=extra)
+        rec, out, _ = _run(model, shape, leaves, real=True, x=x, extra=extra, values=values)
         used = "real"
     outputs: list[str] = []
     names: list[str] = []
@@ -494,6 +504,8 @@ def trace(
     kept = {c.module: ("declared" if c.module in leaves else "spec") for c in rec.calls if c.func == "module"}
     tr = Trace(INPUT, shape, rec.calls, outputs, used, failure, input_layout, names, leaves=kept)
     tr.extra["recorder"] = rec
+    if rec.values is not None:
+        tr.extra["values"] = rec.values
     return tr
 
 

@@ -32,6 +32,7 @@ from atrous.stream.chunk import ChunkModuleBase as StepModule
 from atrous.stream.plan import Plan, Residual, register, register_pointwise
 from atrous.stream.sampling import argmax_mu_law, argmax_one_hot, categorical, mu_law_decode, mu_law_encode
 from atrous.stream.streamer import Streamer, stream
+from atrous.stream.verify import StreamMismatch, Verified, verify
 
 __all__ = [
     "Plan",
@@ -46,14 +47,17 @@ __all__ = [
     "register",
     "register_pointwise",
     "stream",
+    "verify",
+    "StreamMismatch",
+    "Verified",
 ]
 
 
 class _CallableModule(types.ModuleType):
     """Lets ``atrous.stream(model)`` call :func:`stream` although ``atrous.stream`` is a package."""
 
-    def __call__(self, model, batch_size=1, dtype=None, device=None):  # type: ignore[no-untyped-def]
-        return stream(model, batch_size=batch_size, dtype=dtype, device=device)
+    def __call__(self, model, batch_size=1, dtype=None, device=None, **kwargs):  # type: ignore[no-untyped-def]
+        return stream(model, batch_size=batch_size, dtype=dtype, device=device, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

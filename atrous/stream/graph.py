@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from atrous.analysis import layout as L
 from atrous.analysis.interpret import Interpreter
 from atrous.analysis.ops import family, get, number
-from atrous.analysis.report import Node
+from atrous.analysis.report import Global, Node
 from atrous.analysis.trace import INPUT, Call, TensorRef, Trace, input_name, trace
 from atrous.errors import SpecError
 from atrous.geometry import Axis, Field
@@ -251,6 +251,9 @@ class _Builder:
             tuple(out_node.shape), d, batch[0] if batch else None, tuple(tr.input_shape), self.t_dim,
             type(self.model).__name__, extra_rates,
         )  # fmt: skip
+        tails: list[int] = []
+        for n in self.out:  # trailing outputs only the end produces: crops within them hold nothing back
+            tails.append(n.tail([tails[j] for j in n.inputs]) if not isinstance(n, (N.Input, N.Static)) else 0)
         graph.latency = N.latency(graph)
         return graph
 
@@ -275,7 +278,8 @@ class _Builder:
             why = next((w for w in node.why if w), None) or f"{call.func} removes the time dimension"
             raise _refuse(name, call.func, f"it mixes time ({why})")
         f = node.fields[self.axis] if self.axis < len(node.fields) else None
-        if d is not None and not isinstance(f, Field):
+        other_input = isinstance(f, Global) and f.runs == ()  # made from keyword inputs only
+        if d is not None and not isinstance(f, Field) and not other_input:
             why = next((w for w in node.why if w), None) or "its field along time is not local"
             raise _refuse(name, call.func, f"it mixes time ({why})")
         if any(m[0] in ("mix", "pin") for m in moves):
@@ -435,9 +439,8 @@ class _Builder:
         k, s, dil, lo, hi = axis.kernel, axis.stride, axis.dilation, axis.lo, axis.hi
         if axis.kind == "transposed":
             valid = N.transposed_call(call, node, din)
-            t = self.add(
-                N.Transposed(call.name + "#full", [src], din, self.out[src].rate * s, valid, s, axis.effective_kernel)
-            )
+            full_axis = Axis("transposed", k, s, dil)
+            t = self.add(N.Transposed(call.name + "#full", [src], din, self.out[src].rate * s, valid, full_axis))
             p = self.add(N.Pad(call.name + "#crop", [t], din, rate, -lo, -hi + axis.output_padding, "constant", 0.0))
             bias = get(call, 2, "bias", None)
             if isinstance(bias, TensorRef) and bias.value is not None:
@@ -455,7 +458,7 @@ class _Builder:
         if lo or hi:
             cur = self.add(N.Pad(call.name + "#pad", [cur], din, self.out[src].rate, lo, hi, mode, value))
         valid = N.valid_call(call, node, din)
-        self.add(N.Window(call.name, [cur], d, rate, valid, din, s, dil * (k - 1) + 1), call.name)
+        self.add(N.Window(call.name, [cur], d, rate, valid, din, Axis(axis.kind, k, s, dil)), call.name)
 
     def pad(self, call: Call, node: Node, inputs: list[int], in_dims: list[int | None], d: int | None,
             rate: Fraction) -> None:  # fmt: skip
@@ -506,7 +509,7 @@ class _Builder:
         rest = N.index_without_time(call, din)
         if step0 > 1:
             cur = self.add(N.Window(call.name + "#step", [cur], din, self.out[src].rate / step0,
-                                    N.Subsample(din, step0), din, step0, 1))  # fmt: skip
+                                    N.Subsample(din, step0), din, Axis("conv", 1, step0)))  # fmt: skip
         self.add(N.Elementwise(call.name, [cur], d, rate, rest, [din], None, {}, [call.args[0].node], rate), call.name)
 
     def cat(self, call: Call, node: Node, inputs: list[int], in_dims: list[int | None], d: int | None,
@@ -539,7 +542,7 @@ class _Builder:
                                    self.out[inputs[0]].rate), call.name)  # fmt: skip
             return
         if axis.kind == "linear":
-            self.add(N.LinearUp(call.name, inputs, d, rate, call, din, axis.stride), call.name)
+            self.add(N.LinearUp(call.name, inputs, d, rate, call, din, axis), call.name)
             return
         if axis.kind == "conv" and axis.kernel == 1:  # nearest downsampling: every r-th sample
             (src,) = inputs
@@ -548,7 +551,8 @@ class _Builder:
                 cur = self.add(
                     N.Pad(call.name + "#pad", [src], din, self.out[src].rate, axis.lo, axis.hi, "constant", 0.0)
                 )
-            self.add(N.Window(call.name, [cur], d, rate, N.Subsample(din, axis.stride), din, axis.stride, 1), call.name)
+            self.add(N.Window(call.name, [cur], d, rate, N.Subsample(din, axis.stride), din, Axis("conv", 1, axis.stride)),
+                     call.name)  # fmt: skip
             return
         raise _refuse(call.name, call.func, f"{axis.kind} resizing along time")
 

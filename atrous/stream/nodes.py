@@ -36,6 +36,7 @@ from torch import Tensor
 from atrous.analysis.ops import get
 from atrous.analysis.trace import Call, TensorRef
 from atrous.errors import SpecError
+from atrous.geometry import Axis, axis_taps
 
 __all__ = [
     "Elementwise",
@@ -47,6 +48,7 @@ __all__ = [
     "Static",
     "StreamNode",
     "Transposed",
+    "Timing",
     "Window",
     "latency",
 ]
@@ -90,6 +92,13 @@ def bind(obj: Any, env: dict[str, Any], consts: dict[int, list[tuple[int, str]]]
     return obj
 
 
+def _last_tap(axis: Axis, m: int) -> int:
+    """The last input position output ``m`` of ``axis`` reads (-1 when it reads none): from the
+    geometry core's tap sets."""
+    taps = axis_taps(axis, m)
+    return max(taps) if taps else -1
+
+
 class StreamNode:
     """Base: ``inputs`` (stream node indices), ``time_dim`` of the output, ``rate`` (output
     samples per model input sample)."""
@@ -111,6 +120,11 @@ class StreamNode:
     def need(self, m: int) -> int:
         """The last sample of its (first) input that output ``m`` waits for (-1: none)."""
         return m
+
+    def tail(self, tails: list[int]) -> int:
+        """Trailing outputs that only the end of the stream produces, given those of the
+        inputs (a margin: a crop at the end within it needs no samples held back)."""
+        return min(tails, default=0)
 
     def state(self) -> dict[str, Any]:
         return {k: copy.copy(v) for k, v in vars(self).items() if k.startswith("s_")}
@@ -245,8 +259,10 @@ class Pad(StreamNode):
         if mode == "tensor":
             self.lo = 0 if prefix is None else int(prefix.shape[time_dim])  # type: ignore[arg-type]
             self.hi = 0 if suffix is None else int(suffix.shape[time_dim])  # type: ignore[arg-type]
-        self.hold = max(0, -self.hi)
+        self.crop_end = max(0, -self.hi)  # the last inputs, dropped at the end of the stream
+        self.hold = self.crop_end  # inputs held back before it (fewer when the input's tail covers them)
         self.skip = max(0, -self.lo)
+        self.axis = Axis("conv", 1, 1, 1, self.lo, self.hi)
         self.reset()
 
     def reset(self) -> None:
@@ -258,9 +274,14 @@ class Pad(StreamNode):
         self.s_head: Tensor | None = None  # the first inputs (circular padding at the end)
 
     def need(self, m: int) -> int:
-        if m < self.lo:
+        if m < self.lo:  # the start's padding: a constant, or the first inputs reflected / repeated
             return {"reflect": self.lo, "replicate": 0}.get(self.mode, -1)
-        return m - self.lo + self.hold
+        return _last_tap(self.axis, m) + self.hold  # samples cropped at the end are held back
+
+    def tail(self, tails: list[int]) -> int:
+        t = min(tails, default=0)
+        self.hold = max(0, self.crop_end - t)  # inputs that arrive only at the end are not held back
+        return max(0, t - self.crop_end) + max(0, self.hi)
 
     def _fill(self, like: Tensor, n: int, values: Tensor | None = None) -> Tensor:
         d = self.time_dim
@@ -297,7 +318,7 @@ class Pad(StreamNode):
                 self.s_prefix_done = True
         if self.s_prefix_done and buf is not None:
             first = max(self.s_next, self.skip)
-            limit = self.s_received - self.hold
+            limit = self.s_received - (self.crop_end if final else self.hold)
             if limit > first:
                 out.append(buf.narrow(d, first - self.s_start, limit - first))
             self.s_next = max(self.s_next, limit, first)
@@ -337,16 +358,20 @@ class Pad(StreamNode):
 
 
 class Window(StreamNode):
-    """A valid op along time: output ``m`` reads inputs ``m*s .. m*s + e - 1``."""
+    """A valid op along time (``axis``: no padding): output ``m`` reads inputs
+    ``m*s .. m*s + e - 1``, ``e`` the effective kernel."""
 
     kind = "window"
 
     def __init__(
         self, name: str, inputs: list[int], time_dim: int | None, rate: Fraction, fn: Callable[[Tensor], Tensor],
-        in_dim: int, stride: int, span: int,
+        in_dim: int, axis: Axis,
     ) -> None:  # fmt: skip
         super().__init__(name, inputs, time_dim, rate)
-        self.fn, self.in_dim, self.s, self.e = fn, in_dim, stride, span
+        if axis.lo or axis.hi or axis.kind not in ("conv", "pool"):
+            raise SpecError(f"node {name!r}: a window runs a valid convolution or pooling axis, got {axis}")
+        self.fn, self.in_dim, self.axis = fn, in_dim, axis
+        self.s, self.e = axis.stride, axis.effective_kernel
         self.reset()
 
     def reset(self) -> None:
@@ -356,7 +381,10 @@ class Window(StreamNode):
         self.s_next = 0
 
     def need(self, m: int) -> int:
-        return m * self.s + self.e - 1
+        return _last_tap(self.axis, m)
+
+    def tail(self, tails: list[int]) -> int:
+        return min(tails, default=0) // self.s
 
     def feed(self, chunks: list[Chunk], final: bool, env: dict[str, Any]) -> Chunk:
         d = self.in_dim
@@ -392,10 +420,13 @@ class Transposed(StreamNode):
 
     def __init__(
         self, name: str, inputs: list[int], time_dim: int | None, rate: Fraction, fn: Callable[[Tensor], Tensor],
-        stride: int, span: int,
+        axis: Axis,
     ) -> None:  # fmt: skip
         super().__init__(name, inputs, time_dim, rate)
-        self.fn, self.s, self.e = fn, stride, span
+        if axis.lo or axis.hi or axis.output_padding or axis.kind != "transposed":
+            raise SpecError(f"node {name!r}: a transposed node runs an unpadded transposed axis, got {axis}")
+        self.fn, self.axis = fn, axis
+        self.s, self.e = axis.stride, axis.effective_kernel
         self.reset()
 
     def reset(self) -> None:
@@ -405,7 +436,10 @@ class Transposed(StreamNode):
         self.s_next = 0
 
     def need(self, m: int) -> int:
-        return m // self.s
+        return _last_tap(self.axis, m)
+
+    def tail(self, tails: list[int]) -> int:
+        return max(0, self.e - self.s) + min(tails, default=0) * self.s
 
     def feed(self, chunks: list[Chunk], final: bool, env: dict[str, Any]) -> Chunk:
         d = self.time_dim
@@ -417,7 +451,12 @@ class Transposed(StreamNode):
         n = self.s_received
         if n == 0:
             return None
-        end = (n - 1) * self.s + self.e if final else n * self.s
+        if final:
+            end = (n - 1) * self.s + self.e
+        else:  # every output whose taps have all arrived (an output with no tap: at once)
+            end = self.s_next
+            while self.need(end) <= n - 1 and end < (n - 1) * self.s + self.e:
+                end += 1
         out = None
         if end > self.s_next and self.s_buf is not None:
             j0 = max(self.s_start, -(-(self.s_next - self.e + 1) // self.s), 0)
@@ -462,9 +501,11 @@ class LinearUp(StreamNode):
     kind = "linear"
 
     def __init__(self, name: str, inputs: list[int], time_dim: int | None, rate: Fraction, call: Call, in_dim: int,
-                 scale: int) -> None:  # fmt: skip
+                 axis: Axis) -> None:  # fmt: skip
         super().__init__(name, inputs, time_dim, rate)
-        self.call, self.in_dim, self.r = call, in_dim, scale
+        if axis.kind != "linear":
+            raise SpecError(f"node {name!r}: linear upsampling needs a linear axis, got {axis}")
+        self.call, self.in_dim, self.axis, self.r = call, in_dim, axis, axis.stride
         self.reset()
 
     def reset(self) -> None:
@@ -474,10 +515,14 @@ class LinearUp(StreamNode):
         self.s_next = 0
 
     def q(self, y: int) -> int:
-        return max(0, (2 * y + 1 - self.r) // (2 * self.r))
+        """The first input output ``y`` reads (PyTorch clamps the source at 0)."""
+        return max(0, min(axis_taps(self.axis, y)))
 
     def need(self, m: int) -> int:
-        return self.q(m) + 1
+        return _last_tap(self.axis, m)
+
+    def tail(self, tails: list[int]) -> int:
+        return min(tails, default=0) * self.r
 
     def feed(self, chunks: list[Chunk], final: bool, env: dict[str, Any]) -> Chunk:
         d = self.in_dim
@@ -492,7 +537,7 @@ class LinearUp(StreamNode):
             end = n * self.r
         else:
             end = self.s_next
-            while self.q(end) + 1 <= n - 1:  # few iterations: at most r per new input
+            while self.need(end) <= n - 1:  # few iterations: at most r per new input
                 end += 1
         if end <= self.s_next:
             return None
@@ -744,40 +789,68 @@ class Subsample:
 # --------------------------------------------------------------------------- latency
 
 
+class Timing:
+    """``tau(m)``: the last input sample output ``m`` of the model waits for (composed through
+    the nodes' :meth:`StreamNode.need`), and what follows from it."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.memo: dict[tuple[int, int], int] = {}
+
+    def tau(self, m: int, i: int | None = None) -> int:
+        nodes = self.graph.nodes
+        stack = [(self.graph.output if i is None else i, m, False)]
+        while stack:  # iterative: graphs are deep
+            node_i, mm, expanded = stack.pop()
+            key = (node_i, mm)
+            if key in self.memo:
+                continue
+            node = nodes[node_i]
+            if isinstance(node, Input):
+                r = node.rate
+                self.memo[key] = mm if r == 1 else -(-(mm + 1) * r.denominator // r.numerator) - 1
+                continue
+            j = node.need(mm)
+            if j < 0 or not node.inputs:
+                self.memo[key] = -1
+                continue
+            deps = [(k, j) for k in node.inputs]
+            if not expanded:
+                missing = [d for d in deps if d not in self.memo]
+                if missing:
+                    stack.append((node_i, mm, True))
+                    stack.extend((k, jj, False) for k, jj in missing)
+                    continue
+            self.memo[key] = max(self.memo[d] for d in deps)
+        return self.memo[(self.graph.output if i is None else i, m)]
+
+    def ready(self, t: int) -> int:
+        """Outputs final once ``t`` input samples arrived (before the end of the stream)."""
+        lo, hi = 0, int(t * self.graph.rate) + 2
+        while self.tau(hi - 1) <= t - 1:
+            hi *= 2
+        while lo < hi:  # the largest count whose last output waits for an input < t
+            mid = (lo + hi) // 2
+            if self.tau(mid) <= t - 1:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+
 def latency(graph: Any) -> int:
     """Input samples past its own block that an output waits for, at most (steady state).
 
     Output ``m`` of the model (rate ``rho`` outputs per input) is final once input sample
-    ``tau(m)`` arrived, ``tau`` composed through the nodes' :meth:`StreamNode.need`; its own
-    block ends at input ``ceil((m + 1) / rho) - 1``; the latency is the largest difference.
+    ``tau(m)`` arrived (:class:`Timing`); its own block ends at input
+    ``ceil((m + 1) / rho) - 1``; the latency is the largest difference.
     """
-    nodes = graph.nodes
-    memo: dict[tuple[int, int], int] = {}
-
-    def tau(i: int, m: int) -> int:
-        key = (i, m)
-        if key in memo:
-            return memo[key]
-        node = nodes[i]
-        if isinstance(node, Input):
-            r = node.rate
-            out = -(-(m + 1) * r.denominator // r.numerator) - 1 if r != 1 else m
-        else:
-            j = node.need(m)
-            out = -1 if j < 0 else max((tau(k, j) for k in node.inputs), default=-1)
-        memo[key] = out
-        return out
-
-    import sys
-
+    timing = Timing(graph)
     rho = graph.rate
-    depth = len(nodes) + 100
-    if sys.getrecursionlimit() < 4 * depth:
-        sys.setrecursionlimit(4 * depth)
     start = int(4096 * rho) + 1
     worst = None
     for m in range(start, start + 64 * max(1, rho.denominator * rho.numerator)):
         own = -(-(m + 1) * rho.denominator // rho.numerator) - 1
-        lag = tau(graph.output, m) - own
+        lag = timing.tau(m) - own
         worst = lag if worst is None else max(worst, lag)
     return int(worst or 0)

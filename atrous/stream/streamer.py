@@ -380,23 +380,35 @@ class Streamer:
             return self._push_plan(chunk, T, c, g)
         extras: dict[str, Tensor | None] = {"x": chunk}
         statics: dict[str, Tensor] = {}
-        if c is not None or self.cond_channels:
-            if self.cond_channels and (c is None or tuple(c.shape) != (self.batch_size, self.cond_channels, T)):
-                raise SpecError(
-                    f"this model has local conditioning: pass c of shape (B, cond_channels, T) = "
-                    f"{(self.batch_size, self.cond_channels, T)}, got {None if c is None else tuple(c.shape)}"
-                )
-            inputs = {**inputs, "c": c} if c is not None else inputs
-        gg = self._check_g(g)
-        if gg is not None:
-            statics["g"] = gg
+        if c is not None:
+            inputs = {**inputs, "c": c}
+        if g is not None:
+            inputs = {**inputs, "g": g}
+        t0 = self._engine.steps
+        for k in self.graph.extra_rates:
+            if k not in inputs:
+                raise SpecError(f"this model streams the input {k!r} too: pass {k}= with this chunk's samples")
+        for k in self.graph.statics:
+            if k not in inputs:
+                raise SpecError(f"this model takes a static input {k!r} (one value per stream): pass {k}=")
         for k, v in inputs.items():
+            if not isinstance(v, Tensor):
+                raise SpecError(f"{k} must be a torch.Tensor, got {type(v).__name__}")
             if k in self.graph.statics:
                 statics[k] = v.to(self.device, self.dtype)
-            elif k in self.graph.inputs:
+            elif k in self.graph.extra_rates:
+                r = self.graph.extra_rates[k]
+                due = int((t0 + T) * r) - int(t0 * r)  # the samples of this input that fall in the chunk
+                node = self.graph.nodes[self.graph.inputs[k]]
+                if v.dim() <= (node.time_dim or 0) or v.shape[node.time_dim] != due:
+                    raise SpecError(
+                        f"{k} runs at {r} samples per input sample: this chunk ({T} samples from {t0}) takes "
+                        f"{due} of them along dimension {node.time_dim}, got shape {tuple(v.shape)}"
+                    )
                 extras[k] = v.to(self.device, self.dtype)
             else:
-                raise SpecError(f"this model has no streamed input {k!r} (its inputs: {sorted(self.graph.inputs)})")
+                known = sorted([*self.graph.extra_rates, *self.graph.statics])
+                raise SpecError(f"this model has no input {k!r} (its keyword inputs: {known or 'none'})")
         with torch.inference_mode():
             y = self._engine.run(extras, statics, final=False)
         return y if y is not None else self._engine.empty(self.batch_size, chunk)
