@@ -48,7 +48,7 @@ class Ring:
     def __init__(self, node: Node, cin: int, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         d, k = node.dilation, node.kernel
         self.d, self.k, self.c = d, k, cin
-        self.context = d * (k - 1)
+        self.context = node.context  # d*(k-1), from the geometry core
         # R >= k-1 keeps the rewind's source and destination apart
         self.R = max(k - 1, -(-RING_SPAN // d))
         self.M = self.R + k - 1
@@ -361,10 +361,14 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
         env["WCG"], env["CG"], env["CPALL"], env["_gc"] = wcg, cg, cp, cond_cache
         if gc:
             env["CGG"] = cg[:, cc:]
-            top.append("if g is not _gc[0] or g._version != _gc[1]:")
+            # a new g, or this one changed in place since: its version counter tells, except
+            # for an inference tensor (no counter; a speaker embedding made under
+            # inference mode), whose values are compared instead
+            env["_eq"] = torch.equal
+            top.append("if g is not _gc[0] or (not _eq(g, CGG) if _gc[1] is None else g._version != _gc[1]):")
             top.append("    CGG.copy_(g)")
             top.append("    _gc[0] = g")
-            top.append("    _gc[1] = g._version")
+            top.append("    _gc[1] = None if g.is_inference() else g._version")
             if not cc:
                 top.append("    _mm(CG, WCG, out=CPALL)")
         if cc:

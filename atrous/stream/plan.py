@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from atrous.errors import SpecError
+from atrous.geometry import ConvSpec
 
 __all__ = ["Node", "Plan", "Residual", "register", "register_pointwise", "registered_leaves", "simplify"]
 
@@ -55,8 +56,11 @@ class Node:
 
     @property
     def context(self) -> int:
-        """Past samples a conv reads besides the present one: ``d * (k - 1)``."""
-        return self.dilation * (self.kernel - 1) if self.kind == "conv" else 0
+        """Past samples a conv reads besides the present one: ``d * (k - 1)``, its effective
+        kernel (from the geometry core) less the present sample."""
+        if self.kind != "conv":
+            return 0
+        return ConvSpec(self.kernel, dilation=self.dilation).effective_kernel_size[0] - 1
 
 
 @dataclass

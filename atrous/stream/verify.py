@@ -136,7 +136,7 @@ def verify(
         x = torch.randn((B, *shape[1:-1], T), generator=g, dtype=torch.float64)
         kw_full, kw_chunk = _keyword_inputs(inputs, B, T, s, g)
         full = _offline(m64, x, kw_full)
-        for c in range(chunkings):
+        for _ in range(chunkings):
             s.reset()
             sizes = _chunks(T, rng, long_at=max(2, shape[-1]))
             outs, t, returned = [], 0, 0
@@ -178,7 +178,7 @@ def _keyword_inputs(
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     full: dict[str, Tensor] = {}
     chunk: dict[str, Any] = {}
-    for key, (eshape, letters) in (inputs or {}).items():
+    for key, (eshape, _letters) in (inputs or {}).items():
         eshape = tuple(eshape)
         if key in s.graph.statics:
             full[key] = torch.randn((B, *eshape[1:]), generator=g, dtype=torch.float64)
