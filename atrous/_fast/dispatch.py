@@ -52,9 +52,9 @@ def _macs(x: Tensor, weight: Tensor, stride: Ints, pads: Pads, dilation: Ints) -
 
 
 def _decide(
-    key: tuple[object, ...], x: Tensor, weight: Tensor, bias: Tensor | None, stride: Ints, pads: Pads,
-    dilation: Ints, groups: int,
-) -> Decision:  # fmt: skip
+    x: Tensor, weight: Tensor, bias: Tensor | None, stride: Ints, pads: Pads, dilation: Ints, groups: int
+) -> Decision:
+    """The rule's route, or the autotune's where the rule is ambiguous and the call big enough."""
     if why_not("pad_all", x, weight, bias, stride, pads, dilation, groups) is not None:
         return Decision("native", "pytorch")  # let PyTorch report (or handle) the unusual arguments
     route, candidates = rules.rule(x, weight, stride, pads, dilation, groups)
@@ -112,7 +112,7 @@ def _route(
     if not _plain(x, weight):
         return "native", None
     if decision is None or (decision.timed and deterministic()):
-        decision = STATE.decisions.put(key, _decide(key, x, weight, bias, stride, pads, dilation, groups))
+        decision = STATE.decisions.put(key, _decide(x, weight, bias, stride, pads, dilation, groups))
     return decision.route, decision
 
 
