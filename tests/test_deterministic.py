@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # (two runs of ~13 s of CPU each: ~15 s on two free cores, ~30 s beside another worker)
 def test_an_example_run_twice_in_deterministic_mode_is_bit_identical(tmp_path):
     runs = []
     for i in range(2):  # (both processes at once: each is single-threaded)
