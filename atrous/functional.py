@@ -33,12 +33,12 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import torch.nn.functional as F
 from torch import Tensor
 
 from atrous import _fast
+from atrous._fast.cache import memo
 from atrous._fast.calls import flat_pad
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
@@ -84,7 +84,7 @@ def _ndim(x: Tensor, weight: Tensor, name: str = "x") -> tuple[int, bool]:
     )
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+@memo(_CACHE_SIZE)
 def _resolve(spec_key: ConvSpec, sizes: tuple[int, ...]) -> ConvSpec:
     return spec_key.resolve(sizes)
 
@@ -136,7 +136,7 @@ def _conv_spec_uncached(
     return resolved
 
 
-_conv_spec_cached = lru_cache(maxsize=_CACHE_SIZE)(_conv_spec_uncached)
+_conv_spec_cached = memo(_CACHE_SIZE)(_conv_spec_uncached)
 
 
 def resolve_conv_transpose(
@@ -194,7 +194,7 @@ def _conv_transpose_spec(
     return base.replace(output_padding=tuple(t - z for t, z in zip(target, zero, strict=True)))
 
 
-_conv_transpose_spec_cached = lru_cache(maxsize=_CACHE_SIZE)(_conv_transpose_spec)
+_conv_transpose_spec_cached = memo(_CACHE_SIZE)(_conv_transpose_spec)
 
 
 def _target_size(output_size: Sequence[int] | int, nd: int) -> tuple[int, ...]:

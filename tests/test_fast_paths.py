@@ -651,6 +651,93 @@ def test_autotune_opt_out(tuning, monkeypatch):
     assert calls == [] and not (path / "autotune.json").exists()
 
 
+AMBIGUOUS = dict(padding=12, dilation=12)  # dense, batch 1, 32 channels, W padding 12: the autotune decides
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 200000,
+        b'{"a":' * 100000 + b"1" + b"}" * 100000,
+        b"\xff\xfe garbage",
+        b"",
+        b'{"env": 1, "routes": [1, 2]}',
+        b"null",
+    ],
+    ids=["nested-200000", "nested-objects", "not-utf8", "empty", "wrong-types", "null"],
+)
+def test_an_unreadable_autotune_cache_is_reported_once_and_rewritten(tuning, content):
+    path, calls = tuning[0] / "autotune.json", tuning[1]
+    path.write_bytes(content)
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _route(x, w, **AMBIGUOUS) == "pad_w"
+        assert _route(x, w, padding=9, dilation=9) == "pad_w"  # a second decision: no second warning
+    messages = [str(m.message) for m in caught if issubclass(m.category, RuntimeWarning)]
+    assert len(messages) == 1 and "corrupt autotune cache" in messages[0] and "rewritten" in messages[0]
+    data = json.loads(path.read_text())
+    assert data["env"] == autotune.env_id() and sorted(data["routes"].values()) == ["pad_w", "pad_w"]
+    # the next process finds a good file: no warning, nothing timed again
+    D.reset()
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _route(x, w, **AMBIGUOUS) == "pad_w"
+    assert calls == []
+
+
+def test_a_huge_autotune_cache_is_not_read(tuning, monkeypatch):
+    path = tuning[0] / "autotune.json"
+    monkeypatch.setattr(autotune, "MAX_CACHE_BYTES", 100)
+    path.write_text(json.dumps({"env": autotune.env_id(), "routes": {str(i): "native" for i in range(20)}}))
+    with pytest.warns(RuntimeWarning, match="more than the 100"):
+        assert _route(_t(1, 8, 24, 24), _t(32, 8, 3, 3), **AMBIGUOUS) == "pad_w"
+
+
+# --------------------------------------------------------------------------- deterministic mode
+
+
+@pytest.mark.parametrize("how", ["env", "torch"])
+def test_deterministic_mode_never_times_nor_reads_the_autotune_cache(tuning, monkeypatch, how):
+    path, calls = tuning[0] / "autotune.json", tuning[1]
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    key = autotune.cache_key("conv", x, w, (1, 1), ((12, 12), (12, 12)), (12, 12), 1)
+    path.write_text(json.dumps({"env": autotune.env_id(), "routes": {key: "pad_w"}}))
+    before = path.read_text()
+    if how == "env":
+        monkeypatch.setenv("ATROUS_DETERMINISTIC", "1")
+        D.reset()
+    was = torch.are_deterministic_algorithms_enabled()
+    try:
+        if how == "torch":
+            torch.use_deterministic_algorithms(True)
+        assert D.deterministic()
+        assert _route(x, w, **AMBIGUOUS) == "native"  # the rule's route, not the cached or timed one
+    finally:
+        torch.use_deterministic_algorithms(was)
+    assert calls == [] and path.read_text() == before
+    table = D.route_table()
+    assert [(r["route"], r["by"]) for r in table] == [("native", "rule")]
+
+
+def test_a_timed_decision_is_not_used_once_deterministic_mode_is_on(tuning, monkeypatch):
+    calls = tuning[1]
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    assert _route(x, w, **AMBIGUOUS) == "pad_w" and len(calls) == 1
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    for _ in range(2):
+        assert _route(x, w, **AMBIGUOUS) == "native"
+    # a timed native decision's call plan is not used either
+    big = _t(1, 32, 4096), _t(32, 32, 3)  # 1-d, big, blocked channels: the rule folds
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    monkeypatch.setattr(autotune, "time_candidates", lambda fns, reference, budget=1.0: dict.fromkeys(fns, 1.0))
+    for _ in range(2):
+        assert _route(*big, padding="same", dilation=64) == "native"  # timed: no clear win
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    assert _route(*big, padding="same", dilation=64) == "fold"
+
+
 # --------------------------------------------------------------------------- the C kernel
 
 

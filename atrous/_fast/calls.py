@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
 
+from atrous._fast.cache import memo
 from atrous.errors import SpecError
 from atrous.geometry.shape import axis_length
 from atrous.geometry.spec import Axis
@@ -53,7 +53,7 @@ def flat_pad(pads: Sequence[tuple[int, int]]) -> list[int]:
     return out
 
 
-@functools.lru_cache(maxsize=4096)
+@memo(4096)
 def native_padding(pads: Pads) -> tuple[Ints, list[int] | None]:
     """How PyTorch's call takes ``pads``: ``(padding, None)`` where every axis is symmetric, else
     ``(zeros, F.pad's list)`` for a padding copy first (the returned list is shared: do not
@@ -95,7 +95,7 @@ def arg(values: Sequence[int]) -> int | tuple[int, ...]:
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
-@functools.lru_cache(maxsize=4096)
+@memo(4096)
 def _axis_out(kind: Any, n: int, k: int, s: int, d: int, lo: int, hi: int, op: int) -> int:
     """One axis's output length, by atrous.geometry; 0 where the output would be empty."""
     try:
