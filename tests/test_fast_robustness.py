@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 import atrous.functional as AF
 from atrous import _fast
-from atrous._fast import ckernel, state
+from atrous._fast import autotune, ckernel, state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -358,3 +358,21 @@ def test_the_route_table_is_written_at_exit(tmp_path):
     data = json.loads(out.read_text())
     assert data["deterministic"] is True
     assert [(r["call"], r["x"], r["route"]) for r in data["routes"]] == [("conv", [1, 2, 9], "native")]
+
+
+def test_a_fifo_in_place_of_the_object_or_the_autotune_cache_does_not_block(kernel_env, monkeypatch, tmp_path):
+    targets, _ = kernel_env
+    first = targets()[0]
+    first.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(first)
+    lib, messages = _load_quietly()  # (reading the fifo would wait forever)
+    assert len(messages) == 1 and "not a regular file" in messages[0] and "rebuilt it" in messages[0]
+    assert ckernel._verified(first) is None  # the rebuilt object took the fifo's place
+    _works(lib)
+    cache = tmp_path / "tune"
+    cache.mkdir()
+    os.mkfifo(cache / "autotune.json")
+    monkeypatch.setenv("ATROUS_CACHE_DIR", str(cache))
+    with pytest.warns(RuntimeWarning, match="corrupt autotune cache .*not a regular file"):
+        assert autotune.read_cache(report=True) == {}
+    assert json.loads((cache / "autotune.json").read_text())["routes"] == {}  # rewritten as a file

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import stat
 import statistics
 import tempfile
 import time
@@ -82,14 +83,17 @@ def read_cache(report: bool) -> dict[str, str]:
     an unreadable one counts as empty and, with ``report``, is reported once and rewritten."""
     path = cache_path()
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         return {}
     except OSError as e:
         if report:
             _warn("unreadable", f"atrous: ignoring the autotune cache {path}: cannot read it ({e})")
         return {}
+    size = info.st_size
     try:
+        if not stat.S_ISREG(info.st_mode):  # (a fifo or a device would block the read)
+            raise ValueError("not a regular file")
         if size > MAX_CACHE_BYTES:
             raise ValueError(f"{size} bytes, more than the {MAX_CACHE_BYTES} an autotune cache may have")
         data = json.loads(path.read_text(encoding="utf-8"))

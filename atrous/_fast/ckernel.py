@@ -429,19 +429,24 @@ def _digest(path: Path) -> tuple[int, str]:
 
 def _verified(target: Path) -> str | None:
     """None where ``target`` matches the size and checksum recorded beside it, else why not."""
+    record_path = _record_path(target)
+    if not target.is_file() or (record_path.exists() and not record_path.is_file()):
+        return "is not a regular file (or its record is not)"  # (a fifo would block the read)
     try:
-        record = json.loads(_record_path(target).read_text(encoding="utf-8"))
+        record = json.loads(record_path.read_text(encoding="utf-8"))
         size, sha = record["size"], record["sha256"]
     except FileNotFoundError:
         return "has no size/checksum record"
     except (OSError, ValueError, RecursionError, KeyError, TypeError) as e:
         return f"has an unreadable size/checksum record ({type(e).__name__})"
     try:
-        got = _digest(target)
+        actual = target.stat().st_size
+        if actual != size:
+            return f"does not match its record ({actual} bytes, {str(size)[:20]} recorded)"
+        if _digest(target) != (size, sha):
+            return "does not match its record (another checksum)"
     except OSError as e:
         return f"cannot be read ({e})"
-    if got != (size, sha):
-        return f"does not match its record ({got[0]} bytes, {size} recorded, or another checksum)"
     return None
 
 
