@@ -39,7 +39,7 @@ from torch import Tensor
 
 from atrous import _fast
 from atrous._fast.cache import memo
-from atrous._fast.calls import flat_pad
+from atrous._fast.calls import Pads, flat_pad
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
 
@@ -275,8 +275,10 @@ def apply_conv(
     Non-zero padding modes pad first; the zero-padded convolution then goes to the fast-path
     dispatcher (:mod:`atrous._fast`), which picks an exact formulation per shape, dtype and
     device (PyTorch's own call wherever nothing faster is proven)."""
-    pads = spec.pads
-    if padding_mode != "zeros" and any(lo or hi for lo, hi in pads):
+    # (a resolved spec's padding is its pads: the dispatcher checks it where it decides a shape,
+    # so that a decided shape does not pay for ConvSpec.pads' check on every call)
+    pads: Pads = spec.padding  # type: ignore[assignment]
+    if padding_mode != "zeros" and any(lo or hi for lo, hi in spec.pads):
         mode = padding_mode
         if mode in ("reflect", "circular"):
             for i, ((lo, hi), n) in enumerate(zip(pads, x.shape[2:], strict=True)):
@@ -333,4 +335,5 @@ def apply_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, spec: C
     """Run a resolved transposed-convolution spec (batched input, checked arguments), through the
     fast-path dispatcher (:mod:`atrous._fast`): PyTorch's transposed call, an asymmetric padding
     by cropping."""
-    return _fast.conv_transpose(x, weight, bias, spec.stride, spec.pads, spec.dilation, spec.output_padding, groups)
+    pads: Pads = spec.padding  # type: ignore[assignment]  # (checked by the dispatcher, as in apply_conv)
+    return _fast.conv_transpose(x, weight, bias, spec.stride, pads, spec.dilation, spec.output_padding, groups)

@@ -22,6 +22,7 @@ __all__ = [
     "Ints",
     "Pads",
     "arg",
+    "check_pads",
     "flat_pad",
     "native_padding",
     "out_sizes",
@@ -89,13 +90,19 @@ def transposed_call(pads: Pads, output_padding: Ints) -> tuple[Ints, Ints, Ints 
     return (0,) * len(pads), extra, crop
 
 
+def check_pads(pads: Sequence[object]) -> None:
+    """Raise where ``pads`` is not one ``(lo, hi)`` pair per axis (a spec not resolved yet)."""
+    for i, p in enumerate(pads):
+        if type(p) is not tuple:
+            raise SpecError(f"padding[{i}]={p!r} is a mode: call resolve(input_size) first")
+
+
 def arg(values: Sequence[int]) -> int | tuple[int, ...]:
     """One int where every axis has the same value: PyTorch parses an int argument faster than a
     tuple (0.9 us per call measured on a 2-d call)."""
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
-@memo(4096)
 def _axis_out(kind: Any, n: int, k: int, s: int, d: int, lo: int, hi: int, op: int) -> int:
     """One axis's output length, by atrous.geometry; 0 where the output would be empty."""
     try:
@@ -104,6 +111,7 @@ def _axis_out(kind: Any, n: int, k: int, s: int, d: int, lo: int, hi: int, op: i
         return 0
 
 
+@memo(4096)
 def out_sizes(sizes: Sequence[int], kernel: Sequence[int], stride: Ints, pads: Pads, dilation: Ints) -> Ints:
     """The spatial output sizes of a convolution (0 on an axis whose output is empty)."""
     return tuple(
@@ -112,6 +120,7 @@ def out_sizes(sizes: Sequence[int], kernel: Sequence[int], stride: Ints, pads: P
     )
 
 
+@memo(4096)
 def out_sizes_t(
     sizes: Sequence[int], kernel: Sequence[int], stride: Ints, pads: Pads, dilation: Ints, output_padding: Ints
 ) -> Ints:

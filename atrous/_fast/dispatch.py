@@ -19,7 +19,7 @@ import torch.autograd.forward_ad as _fwAD
 from torch import Tensor
 
 from atrous._fast import autotune, rules
-from atrous._fast.calls import CONV, CONV_T, Ints, Pads, arg, native_padding, out_sizes, transposed_call
+from atrous._fast.calls import CONV, CONV_T, Ints, Pads, arg, check_pads, native_padding, out_sizes, transposed_call
 from atrous._fast.routes import RUN, RUN_T, fold, taps, why_not, why_not_t
 from atrous._fast.state import ROUTES, ROUTES_T, STATE, Decision, Plan, deterministic
 
@@ -154,6 +154,7 @@ def conv(
                 if kind == "fold":
                     return fn(x.view(extra[0]), weight.unsqueeze(-1), bias, s, p, d, groups).reshape(extra[1])  # type: ignore[misc]
                 return taps.call(x, weight, bias, s, p, d, *extra)  # type: ignore[arg-type]
+    check_pads(pads)  # (a key with a mode in it never has a plan)
     route, decision = _route(x, weight, bias, stride, pads, dilation, groups)
     if hooked:
         _note(route)
@@ -208,6 +209,7 @@ def conv_transpose(
                 _note("native")
             _, fn, s, p, d, op, _ = plan
             return fn(x, weight, bias, s, p, op, groups, d)  # type: ignore[misc]
+    check_pads(pads)
     route, decision = _route_t(key, x, weight, bias, stride, pads, dilation, output_padding, groups)
     if hooked:
         _note(route)

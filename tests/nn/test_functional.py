@@ -219,3 +219,13 @@ def test_conv_transpose_with_an_empty_output_raises_the_layers_error(xs, ws, kw)
     assert str(functional.value) == str(module.value)
     with pytest.raises(SpecError, match="removes more than"):  # and again (the front end's cache keeps the check)
         AF.conv_transpose(x, w, **kw)
+
+
+def test_apply_with_an_unresolved_spec_says_so():
+    x, w = torch.randn(1, 2, 9), torch.randn(2, 2, 3)
+    spec = ConvSpec(3, padding="same")
+    for mode in ("zeros", "reflect"):
+        with pytest.raises(SpecError, match=r"padding\[0\]='same' is a mode: call resolve\(input_size\) first"):
+            AF.apply_conv(x, w, None, spec, 1, mode)
+    with pytest.raises(SpecError, match="is a mode"):
+        AF.apply_conv_transpose(x, w, None, ConvSpec(3, padding="full", transposed=True), 1)
