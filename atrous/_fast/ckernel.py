@@ -541,6 +541,7 @@ def _find() -> tuple[ctypes.CDLL, list[str]]:
     reasons: list[str] = []
     for flags in _FLAG_SETS:
         target = _target(cc, version, flags)
+        damaged = ""
         if target.exists():
             why = _verified(target)
             if why is None:
@@ -548,15 +549,20 @@ def _find() -> tuple[ctypes.CDLL, list[str]]:
                     return _bind(ctypes.CDLL(str(target))), notes
                 except (OSError, AttributeError) as e:
                     why = f"cannot be loaded ({type(e).__name__}: {str(e)[:200]})"
-            notes.append(f"the cached kernel {target} {why}; rebuilt it")
+            damaged = f"the cached kernel {target} {why}"
         try:
-            return _build(cc, flags, target, timeout), notes
+            lib = _build(cc, flags, target, timeout)
         except _Failure as e:
             if e.final:
                 raise
-            reasons.append(str(e))
+            reasons.append(f"{damaged}; building it again failed: {e}" if damaged else str(e))
+            continue
         except (OSError, AttributeError) as e:  # unwritable cache dir, unloadable object
-            reasons.append(f"{type(e).__name__}: {str(e)[:200]}")
+            reasons.append(f"{damaged + '; ' if damaged else ''}{type(e).__name__}: {str(e)[:200]}")
+            continue
+        if damaged:
+            notes.append(f"{damaged}; rebuilt it")
+        return lib, notes
     raise _Failure("; ".join(reasons))
 
 
