@@ -11,7 +11,12 @@ high side), where PyTorch refuses a stride above 1. Padding modes ``zeros``, ``r
 impossible).
 
 Sizes and paddings come from :mod:`atrous.geometry`; the arithmetic is done by PyTorch's own
-convolution.
+convolution, in one of several exact formulations chosen per shape by the fast paths
+(:mod:`atrous._fast`): ``ATROUS_FAST_PATHS=0`` keeps PyTorch's call as it is, and
+``ATROUS_DETERMINISTIC=1`` (or ``torch.use_deterministic_algorithms(True)``) fixes the
+formulation of every shape by rule, with nothing timed, so that a run reproduces bit for bit;
+``atrous._fast.route_table()`` (or ``ATROUS_ROUTE_TABLE=<file>``, written at exit) lists the
+formulations a run used.
 
 Examples:
     >>> import torch
@@ -27,18 +32,20 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from atrous import _dispatch
+from atrous import _fast
+from atrous._fast.cache import memo
+from atrous._fast.calls import Pads, flat_pad
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
 
 __all__ = [
     "PADDING_MODES_TORCH",
+    "PaddingLike",
     "apply_conv",
     "apply_conv_transpose",
     "conv",
@@ -49,8 +56,13 @@ __all__ = [
 
 PADDING_MODES_TORCH = ("zeros", "reflect", "replicate", "circular")
 
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+#: what a ``padding`` argument may be: an int, per-axis ints, per-axis ``(lo, hi)`` pairs, or a
+#: mode name (``"valid"``, ``"same"``, ``"causal"``, ``"full"``)
+PaddingLike = int | str | Sequence[int | str | tuple[int, int]]
+
+#: the resolved specs of the public functions' raw arguments (their per-call front end: two
+#: ConvSpec constructions and their checks cost ~60 us per call without it)
+_CACHE_SIZE = 4096
 
 
 def _ndim(x: Tensor, weight: Tensor, name: str = "x") -> tuple[int, bool]:
@@ -72,54 +84,9 @@ def _ndim(x: Tensor, weight: Tensor, name: str = "x") -> tuple[int, bool]:
     )
 
 
-@lru_cache(maxsize=4096)
+@memo(_CACHE_SIZE)
 def _resolve(spec_key: ConvSpec, sizes: tuple[int, ...]) -> ConvSpec:
     return spec_key.resolve(sizes)
-
-
-def resolve_conv(
-    kernel_size: Sequence[int],
-    sizes: Sequence[int],
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
-) -> ConvSpec:
-    """The resolved :class:`ConvSpec` of a convolution on input ``sizes`` (cached)."""
-    return _resolve_raw(kernel_size, sizes, stride, padding, dilation, check=False)
-
-
-def _resolve_raw(kernel_size, sizes, stride, padding, dilation, check: bool) -> ConvSpec:  # type: ignore[no-untyped-def]
-    """:func:`resolve_conv`, cached by its raw arguments; ``check`` also checks that the input
-    is large enough (a clear SpecError otherwise)."""
-
-    def compute() -> ConvSpec:
-        spec = ConvSpec(tuple(kernel_size), stride, padding, dilation, ndim=len(kernel_size))  # type: ignore[arg-type]
-        resolved = _resolve(spec, tuple(int(n) for n in sizes))
-        if check:
-            layer_output_size(resolved, tuple(sizes))
-        return resolved
-
-    return _by_raw(
-        ("checked" if check else "conv", tuple(kernel_size), tuple(sizes), stride, padding, dilation), compute
-    )
-
-
-#: resolved specs by the raw arguments of the public functions (their per-call front end: two
-#: ConvSpec constructions and their checks cost ~60 us per call without it)
-_resolved: dict[tuple, ConvSpec] = {}
-
-
-def _by_raw(key: tuple, compute: Callable[[], ConvSpec]) -> ConvSpec:
-    """``compute()``, cached by ``key`` where every argument in it is :func:`_exact`."""
-    cacheable = all(_exact(v) for v in key)
-    if cacheable and (hit := _resolved.get(key)) is not None:
-        return hit
-    resolved = compute()
-    if cacheable:
-        if len(_resolved) >= 4096:
-            _resolved.clear()
-        _resolved[key] = resolved
-    return resolved
 
 
 def _exact(value: object) -> bool:
@@ -131,42 +98,103 @@ def _exact(value: object) -> bool:
     return type(value) is tuple and all(_exact(v) for v in value)
 
 
+def resolve_conv(
+    kernel_size: Sequence[int],
+    sizes: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
+) -> ConvSpec:
+    """The resolved :class:`ConvSpec` of a convolution on input ``sizes`` (cached).
+
+    Examples:
+        >>> resolve_conv((3,), (10,), 2, "same", 1).pads  # TensorFlow's rule: the odd element on the high side
+        ((0, 1),)
+    """
+    return _conv_spec(tuple(kernel_size), tuple(sizes), stride, padding, dilation, False)
+
+
+def _conv_spec(
+    kernel_size: tuple[int, ...], sizes: tuple[int, ...], stride: int | Sequence[int], padding: PaddingLike,
+    dilation: int | Sequence[int], check: bool,
+) -> ConvSpec:  # fmt: skip
+    """:func:`resolve_conv`, cached by its raw arguments where they are :func:`_exact`;
+    ``check`` also checks that the input is large enough (a clear SpecError otherwise)."""
+    if _exact(stride) and _exact(padding) and _exact(dilation) and _exact(sizes) and _exact(kernel_size):
+        return _conv_spec_cached(kernel_size, sizes, stride, padding, dilation, check)
+    return _conv_spec_uncached(kernel_size, sizes, stride, padding, dilation, check)
+
+
+def _conv_spec_uncached(
+    kernel_size: tuple[int, ...], sizes: tuple[int, ...], stride: int | Sequence[int], padding: PaddingLike,
+    dilation: int | Sequence[int], check: bool,
+) -> ConvSpec:  # fmt: skip
+    spec = ConvSpec(kernel_size, stride, padding, dilation, ndim=len(kernel_size))
+    resolved = _resolve(spec, tuple(int(n) for n in sizes))
+    if check:
+        layer_output_size(resolved, sizes)
+    return resolved
+
+
+_conv_spec_cached = memo(_CACHE_SIZE)(_conv_spec_uncached)
+
+
 def resolve_conv_transpose(
     kernel_size: Sequence[int],
     sizes: Sequence[int],
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
-    output_padding: object = 0,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
+    output_padding: int | Sequence[int] = 0,
     output_size: Sequence[int] | int | None = None,
 ) -> ConvSpec:
     """The resolved transposed :class:`ConvSpec`; ``output_size`` (if given) picks
-    ``output_padding`` and must be one of the valid output sizes."""
-    return _by_raw(
-        ("transposed", tuple(kernel_size), tuple(sizes), stride, padding, dilation, output_padding, output_size),
-        lambda: _resolve_conv_transpose(kernel_size, sizes, stride, padding, dilation, output_padding, output_size),
-    )
+    ``output_padding`` and must be one of the valid output sizes. Raises :class:`SpecError`
+    where the output would be empty (a padding that removes more than the convolution makes).
+
+    Examples:
+        >>> resolve_conv_transpose((4,), (5,), 2, 1, output_size=11).output_padding
+        (1,)
+    """
+    args = (tuple(kernel_size), tuple(sizes), stride, padding, dilation, output_padding, output_size)
+    if all(_exact(v) for v in args):
+        return _conv_transpose_spec_cached(*args)
+    return _conv_transpose_spec(*args)
 
 
-def _resolve_conv_transpose(kernel_size, sizes, stride, padding, dilation, output_padding, output_size) -> ConvSpec:  # type: ignore[no-untyped-def]
+def _conv_transpose_spec(
+    kernel_size: tuple[int, ...], sizes: tuple[int, ...], stride: int | Sequence[int], padding: PaddingLike,
+    dilation: int | Sequence[int], output_padding: int | Sequence[int], output_size: Sequence[int] | int | None,
+) -> ConvSpec:  # fmt: skip
     nd = len(kernel_size)
     sizes = tuple(int(n) for n in sizes)
     if output_size is None:
         spec = ConvSpec(
-            tuple(kernel_size), stride, padding, dilation, transposed=True, output_padding=output_padding, ndim=nd
-        )  # type: ignore[arg-type]
-        return _resolve(spec, sizes)
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            transposed=True,
+            output_padding=output_padding,
+            ndim=nd,
+        )
+        resolved = _resolve(spec, sizes)
+        layer_output_size(resolved, sizes)  # an empty output: the SpecError that says why
+        return resolved
     target = _target_size(output_size, nd)
-    base = _resolve(ConvSpec(tuple(kernel_size), stride, padding, dilation, transposed=True, ndim=nd), sizes)  # type: ignore[arg-type]
+    base = _resolve(ConvSpec(kernel_size, stride, padding, dilation, transposed=True, ndim=nd), sizes)
     valid = valid_output_sizes(sizes, base.kernel_size, base.stride, padding, base.dilation)
     zero = layer_output_size(base.replace(output_padding=0), sizes)
-    for i, (t, r) in enumerate(zip(target, valid)):
+    for i, (t, r) in enumerate(zip(target, valid, strict=True)):
         if t not in r:
             raise SpecError(
                 f"output_size={t} on axis {i} is not reachable from input size {sizes[i]}: "
                 f"the valid output sizes are {r.start} to {r.stop - 1}"
             )
-    return base.replace(output_padding=tuple(t - z for t, z in zip(target, zero)))
+    return base.replace(output_padding=tuple(t - z for t, z in zip(target, zero, strict=True)))
+
+
+_conv_transpose_spec_cached = memo(_CACHE_SIZE)(_conv_transpose_spec)
 
 
 def _target_size(output_size: Sequence[int] | int, nd: int) -> tuple[int, ...]:
@@ -178,13 +206,6 @@ def _target_size(output_size: Sequence[int] | int, nd: int) -> tuple[int, ...]:
     if len(target) != nd:
         raise SpecError(f"output_size must have {nd} entries (one per spatial axis), got {tuple(output_size)!r}")
     return target
-
-
-def _flat_pad(pads: Sequence[tuple[int, int]]) -> list[int]:
-    out: list[int] = []
-    for lo, hi in reversed(pads):
-        out += [lo, hi]
-    return out
 
 
 def _check_channels(x_channels: int, weight: Tensor, groups: int, transposed: bool) -> None:
@@ -212,7 +233,7 @@ def conv(
     weight: Tensor,
     bias: Tensor | None = None,
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
@@ -241,7 +262,7 @@ def conv(
         raise SpecError(f"padding_mode must be one of {', '.join(PADDING_MODES_TORCH)}, got {padding_mode!r}")
     _check_channels(x.shape[1], weight, groups, transposed=False)
     # resolved and checked (a clear SpecError for a too-small input), cached per arguments
-    spec = _resolve_raw(tuple(weight.shape[2:]), tuple(x.shape[2:]), stride, padding, dilation, check=True)
+    spec = _conv_spec(tuple(weight.shape[2:]), tuple(x.shape[2:]), stride, padding, dilation, True)
     return apply_conv(x, weight, bias, spec, groups, padding_mode)
 
 
@@ -252,22 +273,24 @@ def apply_conv(
     turns a spec into PyTorch calls.
 
     Non-zero padding modes pad first; the zero-padded convolution then goes to the fast-path
-    dispatcher (:mod:`atrous._dispatch`), which picks an exact formulation per shape, dtype and
+    dispatcher (:mod:`atrous._fast`), which picks an exact formulation per shape, dtype and
     device (PyTorch's own call wherever nothing faster is proven)."""
-    pads = spec.pads
-    if padding_mode != "zeros" and any(lo or hi for lo, hi in pads):
+    # (a resolved spec's padding is its pads: the dispatcher checks it where it decides a shape,
+    # so that a decided shape does not pay for ConvSpec.pads' check on every call)
+    pads: Pads = spec.padding  # type: ignore[assignment]
+    if padding_mode != "zeros" and any(lo or hi for lo, hi in spec.pads):
         mode = padding_mode
         if mode in ("reflect", "circular"):
-            for i, ((lo, hi), n) in enumerate(zip(pads, x.shape[2:])):
+            for i, ((lo, hi), n) in enumerate(zip(pads, x.shape[2:], strict=True)):
                 limit = n - 1 if mode == "reflect" else n
                 if max(lo, hi) > limit:
                     raise SpecError(
                         f"padding_mode={padding_mode!r} needs padding of at most {limit} on axis {i} "
                         f"(input size {n}), got ({lo}, {hi})"
                     )
-        x = F.pad(x, _flat_pad(pads), mode=mode)
+        x = F.pad(x, flat_pad(pads), mode=mode)
         pads = ((0, 0),) * len(pads)
-    return _dispatch.conv(x, weight, bias, spec.stride, pads, spec.dilation, groups)
+    return _fast.conv(x, weight, bias, spec.stride, pads, spec.dilation, groups)
 
 
 def conv_transpose(
@@ -275,7 +298,7 @@ def conv_transpose(
     weight: Tensor,
     bias: Tensor | None = None,
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     output_padding: int | Sequence[int] = 0,
     groups: int = 1,
     dilation: int | Sequence[int] = 1,
@@ -292,7 +315,8 @@ def conv_transpose(
         weight: ``(C_in, C_out / groups, *kernel)``.
 
     Raises:
-        SpecError: an unreachable ``output_size`` (the message names the valid sizes).
+        SpecError: an unreachable ``output_size`` (the message names the valid sizes), or a
+            padding that leaves no output (as the layers raise it).
     """
     _nd, unbatched = _ndim(x, weight)
     if unbatched:
@@ -309,29 +333,7 @@ def conv_transpose(
 
 def apply_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int) -> Tensor:
     """Run a resolved transposed-convolution spec (batched input, checked arguments), through the
-    fast-path dispatcher (:mod:`atrous._dispatch`)."""
-    return _dispatch.conv_transpose(
-        x,
-        weight,
-        bias,
-        spec,
-        groups,
-        lambda: _conv_transpose_native(x, weight, bias, spec, groups),
-        lambda: layer_output_size(spec, tuple(x.shape[2:])),
-    )
-
-
-def _conv_transpose_native(x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec, groups: int) -> Tensor:
-    """PyTorch's own transposed convolution; asymmetric padding by cropping."""
-    nd = len(spec.kernel_size)
-    pads = spec.pads
-    if all(lo == hi for lo, hi in pads):
-        return _CONV_T[nd](
-            x, weight, bias, spec.stride, tuple(lo for lo, _ in pads), spec.output_padding, groups, spec.dilation
-        )
-    # asymmetric: no padding natively, enough output_padding to cover the high side, then crop
-    out_sizes = layer_output_size(spec, tuple(x.shape[2:]))
-    extra = tuple(max(0, op - hi) for op, (_, hi) in zip(spec.output_padding, pads))
-    full = _CONV_T[nd](x, weight, bias, spec.stride, 0, extra, groups, spec.dilation)
-    index = (slice(None), slice(None), *(slice(lo, lo + o) for (lo, _), o in zip(pads, out_sizes)))
-    return full[index]
+    fast-path dispatcher (:mod:`atrous._fast`): PyTorch's transposed call, an asymmetric padding
+    by cropping."""
+    pads: Pads = spec.padding  # type: ignore[assignment]  # (checked by the dispatcher, as in apply_conv)
+    return _fast.conv_transpose(x, weight, bias, spec.stride, pads, spec.dilation, spec.output_padding, groups)

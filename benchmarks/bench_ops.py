@@ -1,4 +1,4 @@
-"""Benchmark of the convolution fast paths (atrous._dispatch) against PyTorch's own calls.
+"""Benchmark of the convolution fast paths (atrous._fast) against PyTorch's own calls.
 
 Run: ``atrous bench ops`` or ``python benchmarks/bench_ops.py`` (a subset, a few minutes);
 ``--full`` for the whole grid of the issue. Writes the "Convolution fast paths" section of
@@ -172,7 +172,7 @@ def interleaved(
     # another process waking up, slows both sides of the pair instead of one median)
     for name, base in (("atrous", "native"), ("atrous", "native1"), ("native_aa", "native")):
         if name in times and base in times:
-            out[f"{name}/{base}"] = statistics.median(a / b for a, b in zip(times[name], times[base]))
+            out[f"{name}/{base}"] = statistics.median(a / b for a, b in zip(times[name], times[base], strict=True))
     return out
 
 
@@ -201,7 +201,7 @@ class Bench:
         import torch.nn.functional as F
 
         import atrous.functional as AF
-        from atrous import _dispatch
+        from atrous import _fast
 
         for kind, n, c, h, d in cases:
             g = c if kind == "depthwise" else 1
@@ -216,8 +216,9 @@ class Bench:
                     "native1": lambda: F.conv2d(x, w, b, 1, 1, 1, g),
                 }
                 r = interleaved(fns, self.rounds, self.sync)
-                AF.apply_conv(x, w, b, spec, g, "zeros")
-                route = _dispatch.last_route
+                with _fast.record() as seen:
+                    AF.apply_conv(x, w, b, spec, g, "zeros")
+                route = seen[-1]
             self._add("2d", f"{kind} N{n} C{c} {h}x{h}", d, route, r)
             print(self._line(self.rows["2d"][-1]), flush=True)
 
@@ -227,7 +228,7 @@ class Bench:
         import torch.nn.functional as F
 
         import atrous.functional as AF
-        from atrous import _dispatch
+        from atrous import _fast
 
         warnings.filterwarnings("ignore", message="Using padding='same'")
         for n, c, length, k, d in cases:
@@ -242,8 +243,9 @@ class Bench:
                     "native1": lambda: F.conv1d(x, w, b, 1, "same", 1),
                 }
                 r = interleaved(fns, self.rounds, self.sync)
-                AF.apply_conv(x, w, b, spec, 1, "zeros")
-                route = _dispatch.last_route
+                with _fast.record() as seen:
+                    AF.apply_conv(x, w, b, spec, 1, "zeros")
+                route = seen[-1]
             self._add("1d", f"N{n} C{c} L{length} k{k} same", d, route, r)
             print(self._line(self.rows["1d"][-1]), flush=True)
 
@@ -251,7 +253,7 @@ class Bench:
         import torch.nn.functional as F
 
         import atrous.functional as AF
-        from atrous import _dispatch
+        from atrous import _fast
 
         for n, c, s, d in cases:
             x = self._t(n, c, s, s, s)
@@ -265,8 +267,9 @@ class Bench:
                     "native1": lambda: F.conv3d(x, w, b, 1, 1, 1),
                 }
                 r = interleaved(fns, self.rounds, self.sync)
-                AF.apply_conv(x, w, b, spec, 1, "zeros")
-                route = _dispatch.last_route
+                with _fast.record() as seen:
+                    AF.apply_conv(x, w, b, spec, 1, "zeros")
+                route = seen[-1]
             xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
             gy = self._t(n, c, s, s, s)
 
@@ -288,7 +291,7 @@ class Bench:
         import torch.nn.functional as F
 
         import atrous.functional as AF
-        from atrous import _dispatch
+        from atrous import _fast
 
         for n, c, h in cases:
             x = self._t(n, c, h, h)
@@ -297,7 +300,7 @@ class Bench:
             spec = AF.resolve_conv_transpose((4, 4), (h, h), 2, 1)
 
             def sub():
-                with _dispatch.force("subpixel"):
+                with _fast.force("subpixel"):
                     return AF.apply_conv_transpose(x, w, b, spec, 1)
 
             with self.torch.no_grad():
@@ -307,8 +310,9 @@ class Bench:
                     "subpixel": sub,
                 }
                 r = interleaved(fns, self.rounds, self.sync)
-                AF.apply_conv_transpose(x, w, b, spec, 1)
-                route = _dispatch.last_route
+                with _fast.record() as seen:
+                    AF.apply_conv_transpose(x, w, b, spec, 1)
+                route = seen[-1]
             row = {"shape": f"N{n} C{c} {h}x{h} k4 s2 p1", "d": 1, "route": route, **r}
             self.rows["tr"].append(row)
             print(
@@ -321,7 +325,7 @@ class Bench:
         import torch.nn.functional as F
 
         import atrous.functional as AF
-        from atrous import _dispatch
+        from atrous import _fast
 
         for n, c, length, k in cases:
             x = self._t(n, c, length)
@@ -331,7 +335,7 @@ class Bench:
             lo, hi = spec.pads[0]
 
             def fft():
-                with _dispatch.force("fft"):
+                with _fast.force("fft"):
                     return AF.apply_conv(x, w, b, spec, 1, "zeros")
 
             with self.torch.no_grad():
@@ -341,8 +345,9 @@ class Bench:
                     "fft": fft,
                 }
                 r = interleaved(fns, self.rounds, self.sync)
-                AF.apply_conv(x, w, b, spec, 1, "zeros")
-                route = _dispatch.last_route
+                with _fast.record() as seen:
+                    AF.apply_conv(x, w, b, spec, 1, "zeros")
+                route = seen[-1]
             row = {"shape": f"N{n} C{c} L{length} k{k}", "d": 1, "route": route, **r}
             self.rows["fft"].append(row)
             print(
@@ -590,7 +595,7 @@ def markdown(b: Bench, args, info: dict[str, str]) -> str:
 
 
 NOTES = """
-### Rules and why (atrous/_dispatch.py, `_rule`)
+### Rules and why (atrous/_fast/rules.py, `rule`)
 
 - **Depthwise** (groups = channels, stride 1, 1-d/2-d): oneDNN's `jit_dw` kernel refuses a W padding
   of 7 or more (or one wider than the dilated kernel) and PyTorch then runs oneDNN's im2col + GEMM

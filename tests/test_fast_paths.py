@@ -1,6 +1,7 @@
-"""The convolution fast paths (atrous._dispatch): every route is exact and differentiable, the
+"""The convolution fast paths (atrous._fast): every route is exact and differentiable, the
 rules pick the expected routes, the dispatcher never changes results, the autotune cache is
-handled safely. Routes are forced through the private switch, so nothing here depends on timing."""
+handled safely. Routes are forced through the private switch and read with its recorder, so
+nothing here depends on timing."""
 
 import json
 import random
@@ -11,16 +12,18 @@ import torch
 import torch.nn.functional as F
 
 import atrous.functional as AF
-from atrous import _ckernel
-from atrous import _dispatch as D
+from atrous import _fast as D
 from atrous import nn as ann
+from atrous._fast import autotune, state
+from atrous._fast import ckernel as _ckernel
+from atrous._fast.routes import fold
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "atrous-cache"
-    monkeypatch.setenv("ATROUS_CACHE_DIR", str(cache))
+def _isolated(monkeypatch):
+    # (the cache directory is the test session's own: the root conftest.py)
     monkeypatch.setenv("ATROUS_AUTOTUNE", "0")
+    monkeypatch.delenv("ATROUS_DETERMINISTIC", raising=False)
     monkeypatch.delenv("ATROUS_FAST_PATHS", raising=False)
     monkeypatch.delenv("ATROUS_COMPILE", raising=False)
     D.reset()
@@ -29,16 +32,16 @@ def _isolated(monkeypatch, tmp_path_factory):
 
 
 def _conv(route, x, w, b, **kw):
-    with D.force(route):
+    with D.force(route), D.record() as seen:
         y = AF.conv(x, w, b, **kw)
-    assert D.last_route == route
+    assert seen == [route]
     return y
 
 
 def _conv_t(route, x, w, b, **kw):
-    with D.force(route):
+    with D.force(route), D.record() as seen:
         y = AF.conv_transpose(x, w, b, **kw)
-    assert D.last_route == route
+    assert seen == [route]
     return y
 
 
@@ -57,7 +60,7 @@ def _compare(fn, route, x, w, b, **kw):
     g = torch.randn_like(ref)
     (y * g).sum().backward()
     (ref * g).sum().backward()
-    for a, r in zip(leaves, ref_leaves):
+    for a, r in zip(leaves, ref_leaves, strict=True):
         _close(a.grad, r.grad)
 
 
@@ -187,9 +190,9 @@ def test_forced_route_that_cannot_apply_raises_or_falls_back():
     x, w = _t(1, 4, 10, 10), _t(4, 4, 3, 3)
     with pytest.raises(ValueError, match="depthwise"):
         _conv("dw_direct", x, w, None, padding=1)
-    with D.force("fold", strict=False):
+    with D.force("fold", strict=False), D.record() as seen:
         AF.conv(x, w, padding=1)
-    assert D.last_route == "native"
+    assert seen == ["native"]
     with pytest.raises(ValueError, match="unknown route"), D.force("nope"):
         pass
 
@@ -198,8 +201,10 @@ def test_forced_route_that_cannot_apply_raises_or_falls_back():
 
 
 def _route(x, w, **kw):
-    AF.conv(x, w, **kw)
-    return D.last_route
+    with D.record() as seen:
+        AF.conv(x, w, **kw)
+    assert len(seen) == 1
+    return seen[0]
 
 
 def test_rules_pick_the_expected_routes():
@@ -241,7 +246,7 @@ def test_rules_pick_the_expected_routes():
     # to 132 for d=18: f=6); batch 1 keeps the other rules; too much padding: no fold
     assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "fold"
     assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=18, dilation=18) == "fold_pad"
-    assert D._fold_pad_factor(128, 18, 18, 18) == 6 and D._fold_plan(128, 18, 18, 18, 6) == (0, 4, 3, 4)
+    assert fold.fold_pad_factor(128, 18, 18, 18) == 6 and fold.fold_plan(128, 18, 18, 18, 6) == (0, 4, 3, 4)
     assert _route(_t(1, 4, 16, 128), _t(32, 4, 3, 3), padding=12, dilation=12) == "native"
     assert _route(_t(2, 4, 16, 9), _t(32, 4, 3, 3), padding=24, dilation=24) == "native"
     assert _route(_t(2, 4, 16, 128), _t(32, 4, 3, 3), padding=4, dilation=4) == "native"  # no cliff
@@ -252,18 +257,19 @@ def test_rules_pick_the_expected_routes():
     cl = _t(2, 8, 33, 33).contiguous(memory_format=torch.channels_last)
     assert _route(cl, _t(8, 1, 3, 3), padding=8, dilation=8, groups=8) == "native"
     # transposed: native
-    AF.conv_transpose(_t(1, 4, 9, 9), _t(4, 4, 4, 4), stride=2, padding=1)
-    assert D.last_route == "native"
+    with D.record() as seen:
+        AF.conv_transpose(_t(1, 4, 9, 9), _t(4, 4, 4, 4), stride=2, padding=1)
+    assert seen == ["native"]
 
 
 def test_unusual_arguments_are_left_to_pytorch():
     x, w = _t(2, 8, 33, 33), _t(8, 1, 3, 3)
-    with pytest.raises(RuntimeError):  # PyTorch's own dtype error, not a silent kernel misread
+    with D.record() as seen, pytest.raises(RuntimeError):  # PyTorch's own dtype error, not a silent kernel misread
         AF.conv(x, w.double(), padding=8, dilation=8, groups=8)
-    assert D.last_route == "native"
-    with pytest.raises(RuntimeError):
+    assert seen == ["native"]
+    with D.record() as seen, pytest.raises(RuntimeError):
         AF.conv(x, w, _t(5), padding=8, dilation=8, groups=8)
-    assert D.last_route == "native"
+    assert seen == ["native"]
 
 
 def test_fast_paths_switch_off(monkeypatch):
@@ -277,25 +283,29 @@ def test_layers_use_the_dispatcher():
     ref = torch.nn.Conv2d(8, 8, 3, padding=8, dilation=8, groups=8)
     ref.load_state_dict(layer.state_dict())
     x = _t(2, 8, 33, 33)
-    y = layer(x)
-    assert D.last_route == "dw_direct"
+    with D.record() as seen:
+        y = layer(x)
+    assert seen == ["dw_direct"]
     _close(y, ref(x))
     tcn_like = ann.Conv1d(64, 64, 3, padding="causal", dilation=64)
-    y = tcn_like(_t(4, 64, 1024))
-    assert D.last_route == "fold"
+    with D.record() as seen:
+        y = tcn_like(_t(4, 64, 1024))
+    assert seen == ["fold"]
 
 
 def test_taps_output_is_a_tensor_of_its_own_and_its_plan_checks_the_bias():
     x, w, b = _t(1, 32, 1024), _t(32, 32, 3), _t(32)
     kw = dict(padding="same", dilation=64)
-    for _ in range(3):  # decide, keep the plan, use it
-        _close(AF.conv(x, w, b, **kw), F.conv1d(x, w, b, 1, "same", 64))
-        assert D.last_route == "taps"
-    assert [p[0] for p in D._plans.values()] == ["taps"]
+    with D.record() as seen:
+        for _ in range(3):  # decide, keep the plan, use it
+            _close(AF.conv(x, w, b, **kw), F.conv1d(x, w, b, 1, "same", 64))
+    assert seen == ["taps"] * 3
+    assert [p.route for p in state.STATE.plans.values()] == ["taps"]
     # modified in place, with autograd (an output that is a view would refuse) and without
     xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
-    AF.conv(xg, w, b, **kw).relu_().square().sum().backward()
-    assert D.last_route == "taps"
+    with D.record() as seen:
+        AF.conv(xg, w, b, **kw).relu_().square().sum().backward()
+    assert seen == ["taps"]
     F.conv1d(xr, w, b, 1, "same", 64).relu_().square().sum().backward()
     _close(xg.grad, xr.grad)
     with torch.no_grad():
@@ -318,33 +328,36 @@ def test_autocast_and_forward_mode_ad_take_the_native_route():
     ]
     for xs, ws, kw, route in cases:
         x, w = _t(*xs), _t(*ws, seed=1)
-        for _ in range(2):  # the decision and (where there is one) the call plan
-            AF.conv(x, w, **kw)
-            assert D.last_route == route
+        with D.record() as seen:
+            for _ in range(2):  # the decision and (where there is one) the call plan
+                AF.conv(x, w, **kw)
+        assert seen == [route] * 2
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = AF.conv(x, w, **kw)
-            assert D.last_route == "native"
+            with D.record() as seen:
+                y = AF.conv(x, w, **kw)
+            assert seen == ["native"]
             ref = F.conv1d(x, w, None, 1, "same", 64) if x.dim() == 3 else F.conv2d(x, w, None, 1, 8, 8, 8)
         assert y.dtype == ref.dtype == torch.bfloat16
         torch.testing.assert_close(y, ref, rtol=0, atol=0)
         tangent = _t(*xs, seed=5)
-        with fwAD.dual_level():
+        with fwAD.dual_level(), D.record() as seen:
             out = AF.conv(fwAD.make_dual(x, tangent), w, **kw)
-            assert D.last_route == "native"
             jvp = fwAD.unpack_dual(out).tangent
+        assert seen == ["native"]
         _close(jvp, AF.conv(tangent, w, **kw))
 
 
 def test_functorch_and_tracing_take_the_native_route():
     w = _t(8, 1, 3, 3)
     xs = _t(3, 2, 8, 20, 20)
-    out = torch.func.vmap(lambda xi: AF.conv(xi, w, padding=8, dilation=8, groups=8))(xs)
-    assert D.last_route == "native"
+    with D.record() as seen:
+        out = torch.func.vmap(lambda xi: AF.conv(xi, w, padding=8, dilation=8, groups=8))(xs)
+    assert seen == ["native"]
     _close(out, torch.stack([F.conv2d(xi, w, None, 1, 8, 8, 8) for xi in xs]))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), D.record() as seen:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(lambda x: AF.conv(x, w, padding=8, dilation=8, groups=8), (xs[0],), check_trace=False)
-    assert D.last_route == "native"
+    assert seen == ["native"]
     assert "conv" in str(traced.graph)
     _close(traced(xs[1]), F.conv2d(xs[1], w, None, 1, 8, 8, 8))
 
@@ -419,8 +432,9 @@ def test_dispatcher_never_changes_results():
                 ref = AF.conv(x, w, b, **kw)
         except Exception:  # an impossible configuration (input too small, padding too large for the mode)
             continue
-        y = AF.conv(x, w, b, **kw)
-        routes.add(D.last_route)
+        with D.record() as seen:
+            y = AF.conv(x, w, b, **kw)
+        routes.update(seen)
         _close(y, ref)
         checked += 1
     assert checked > 150
@@ -445,9 +459,9 @@ def test_every_fold_plan_is_exact():
         except Exception:
             continue
         for route in ("fold", "fold_pad"):
-            with D.force(route, strict=False):
+            with D.force(route, strict=False), D.record() as seen:
                 AF.conv(x, w, b, **kw)
-            if D.last_route == route:
+            if seen == [route]:
                 _compare(_conv, route, x, w, b, **kw)
                 checked += 1
     assert checked > 80
@@ -455,7 +469,7 @@ def test_every_fold_plan_is_exact():
 
 def test_autotune_times_relative_to_the_rule():
     calls = []
-    timings = D._time_candidates(
+    timings = autotune.time_candidates(
         {"native": lambda: calls.append("native"), "pad_w": lambda: calls.append("pad_w")}, "native", budget=0.01
     )
     assert timings["native"] == 1.0 and timings["pad_w"] > 0
@@ -503,14 +517,14 @@ def _tune_case():
 def tuning(monkeypatch, tmp_path):
     monkeypatch.setenv("ATROUS_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("ATROUS_AUTOTUNE", "1")
-    monkeypatch.setattr(D, "AUTOTUNE_MIN_MACS", 0)
+    monkeypatch.setattr(autotune, "AUTOTUNE_MIN_MACS", 0)
     calls = []
 
     def fake(fns, reference, budget=1.0):  # deterministic "timings": pad_w wins by 20%
         calls.append(sorted(fns))
         return {name: (0.8 if name == "pad_w" else 1.0) for name in fns}
 
-    monkeypatch.setattr(D, "_time_candidates", fake)
+    monkeypatch.setattr(autotune, "time_candidates", fake)
     D.reset()
     return tmp_path, calls
 
@@ -521,17 +535,19 @@ def test_autotune_picks_the_winner_and_caches_it_atomically(tuning, monkeypatch)
     assert _route(x, w, padding=12, dilation=12) == "pad_w"
     assert calls == [["channels_last", "native", "pad_w"]]
     data = json.loads((path / "autotune.json").read_text())
-    assert data["env"] == D._env_id() and list(data["routes"].values()) == ["pad_w"]
+    assert data["env"] == autotune.env_id() and list(data["routes"].values()) == ["pad_w"]
     assert sorted(p.name for p in path.iterdir() if "autotune" in p.name) == ["autotune.json"]  # no temp file left
     # a new process (reset) reads the cache instead of timing again
     D.reset()
-    monkeypatch.setattr(D, "_time_candidates", lambda *a, **k: pytest.fail("timed again"))
+    monkeypatch.setattr(autotune, "time_candidates", lambda *a, **k: pytest.fail("timed again"))
     assert _route(x, w, padding=12, dilation=12) == "pad_w"
 
 
 def test_autotune_keeps_the_rule_without_a_clear_win(tuning, monkeypatch):
     monkeypatch.setattr(
-        D, "_time_candidates", lambda fns, reference, budget=1.0: {n: (0.97 if n == "pad_w" else 1.0) for n in fns}
+        autotune,
+        "time_candidates",
+        lambda fns, reference, budget=1.0: {n: (0.97 if n == "pad_w" else 1.0) for n in fns},
     )
     x, w = _tune_case()
     assert _route(x, w, padding=12, dilation=12) == "native"
@@ -539,11 +555,11 @@ def test_autotune_keeps_the_rule_without_a_clear_win(tuning, monkeypatch):
 
 def test_autotune_keeps_native_unless_another_route_beats_it(tuning, monkeypatch):
     x, w = _t(1, 32, 4096), _t(32, 32, 3)  # 1-d, big, blocked channels: the rule folds
-    for fold, expected in ((0.97, "native"), (0.8, "fold")):
+    for ratio, expected in ((0.97, "native"), (0.8, "fold")):
         monkeypatch.setattr(
-            D,
-            "_time_candidates",
-            lambda fns, reference, budget=1.0, f=fold: {n: (f if n == "fold" else 1.0) for n in fns},
+            autotune,
+            "time_candidates",
+            lambda fns, reference, budget=1.0, f=ratio: {n: (f if n == "fold" else 1.0) for n in fns},
         )
         D.reset()
         assert _route(x, w, padding="same", dilation=64) == expected
@@ -565,7 +581,7 @@ def test_autotune_times_a_close_call_twice(tuning, monkeypatch):
             f = first if len(seen) == 1 else second
             return {n: (f if n == "fold" else 1.0) for n in fns}
 
-        monkeypatch.setattr(D, "_time_candidates", fake)
+        monkeypatch.setattr(autotune, "time_candidates", fake)
         D.reset()
         assert _route(x, w, padding="same", dilation=64) == expected
         assert len(seen) == calls
@@ -602,7 +618,7 @@ def test_corrupt_cache_is_ignored_with_a_warning(tuning):
 def test_stale_cache_is_ignored_with_a_warning(tuning):
     path, calls = tuning
     x, w = _tune_case()
-    key = D._cache_key("conv", x, w, (1, 1), ((12, 12), (12, 12)), (12, 12), 1)
+    key = autotune.cache_key("conv", x, w, (1, 1), ((12, 12), (12, 12)), (12, 12), 1)
     (path / "autotune.json").write_text(json.dumps({"env": "rules=0;torch=0.0", "routes": {key: "native"}}))
     with pytest.warns(RuntimeWarning, match="stale"):
         assert _route(x, w, padding=12, dilation=12) == "pad_w"
@@ -611,15 +627,19 @@ def test_stale_cache_is_ignored_with_a_warning(tuning):
 
 def test_autotune_may_pick_the_subpixel_form_for_big_transposed_convolutions(tuning, monkeypatch):
     monkeypatch.setattr(
-        D, "_time_candidates", lambda fns, reference, budget=1.0: {n: (0.8 if n == "subpixel" else 1.0) for n in fns}
+        autotune,
+        "time_candidates",
+        lambda fns, reference, budget=1.0: {n: (0.8 if n == "subpixel" else 1.0) for n in fns},
     )
     x, w = _t(1, 128, 128, 128), _t(128, 2, 4, 4)
-    y = AF.conv_transpose(x, w, stride=2, padding=1)
-    assert D.last_route == "subpixel"
+    with D.record() as seen:
+        y = AF.conv_transpose(x, w, stride=2, padding=1)
+    assert seen == ["subpixel"]
     _close(y, F.conv_transpose2d(x, w, None, 2, 1))
     small = _t(1, 128, 16, 16)
-    AF.conv_transpose(small, w, stride=2, padding=1)
-    assert D.last_route == "native"  # not a candidate: too small
+    with D.record() as seen:
+        AF.conv_transpose(small, w, stride=2, padding=1)
+    assert seen == ["native"]  # not a candidate: too small
 
 
 def test_autotune_opt_out(tuning, monkeypatch):
@@ -629,6 +649,93 @@ def test_autotune_opt_out(tuning, monkeypatch):
     x, w = _tune_case()
     assert _route(x, w, padding=12, dilation=12) == "native"
     assert calls == [] and not (path / "autotune.json").exists()
+
+
+AMBIGUOUS = dict(padding=12, dilation=12)  # dense, batch 1, 32 channels, W padding 12: the autotune decides
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 200000,
+        b'{"a":' * 100000 + b"1" + b"}" * 100000,
+        b"\xff\xfe garbage",
+        b"",
+        b'{"env": 1, "routes": [1, 2]}',
+        b"null",
+    ],
+    ids=["nested-200000", "nested-objects", "not-utf8", "empty", "wrong-types", "null"],
+)
+def test_an_unreadable_autotune_cache_is_reported_once_and_rewritten(tuning, content):
+    path, calls = tuning[0] / "autotune.json", tuning[1]
+    path.write_bytes(content)
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _route(x, w, **AMBIGUOUS) == "pad_w"
+        assert _route(x, w, padding=9, dilation=9) == "pad_w"  # a second decision: no second warning
+    messages = [str(m.message) for m in caught if issubclass(m.category, RuntimeWarning)]
+    assert len(messages) == 1 and "corrupt autotune cache" in messages[0] and "rewritten" in messages[0]
+    data = json.loads(path.read_text())
+    assert data["env"] == autotune.env_id() and sorted(data["routes"].values()) == ["pad_w", "pad_w"]
+    # the next process finds a good file: no warning, nothing timed again
+    D.reset()
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _route(x, w, **AMBIGUOUS) == "pad_w"
+    assert calls == []
+
+
+def test_a_huge_autotune_cache_is_not_read(tuning, monkeypatch):
+    path = tuning[0] / "autotune.json"
+    monkeypatch.setattr(autotune, "MAX_CACHE_BYTES", 100)
+    path.write_text(json.dumps({"env": autotune.env_id(), "routes": {str(i): "native" for i in range(20)}}))
+    with pytest.warns(RuntimeWarning, match="more than the 100"):
+        assert _route(_t(1, 8, 24, 24), _t(32, 8, 3, 3), **AMBIGUOUS) == "pad_w"
+
+
+# --------------------------------------------------------------------------- deterministic mode
+
+
+@pytest.mark.parametrize("how", ["env", "torch"])
+def test_deterministic_mode_never_times_nor_reads_the_autotune_cache(tuning, monkeypatch, how):
+    path, calls = tuning[0] / "autotune.json", tuning[1]
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    key = autotune.cache_key("conv", x, w, (1, 1), ((12, 12), (12, 12)), (12, 12), 1)
+    path.write_text(json.dumps({"env": autotune.env_id(), "routes": {key: "pad_w"}}))
+    before = path.read_text()
+    if how == "env":
+        monkeypatch.setenv("ATROUS_DETERMINISTIC", "1")
+        D.reset()
+    was = torch.are_deterministic_algorithms_enabled()
+    try:
+        if how == "torch":
+            torch.use_deterministic_algorithms(True)
+        assert D.deterministic()
+        assert _route(x, w, **AMBIGUOUS) == "native"  # the rule's route, not the cached or timed one
+    finally:
+        torch.use_deterministic_algorithms(was)
+    assert calls == [] and path.read_text() == before
+    table = D.route_table()
+    assert [(r["route"], r["by"]) for r in table] == [("native", "rule")]
+
+
+def test_a_timed_decision_is_not_used_once_deterministic_mode_is_on(tuning, monkeypatch):
+    calls = tuning[1]
+    x, w = _t(1, 8, 24, 24), _t(32, 8, 3, 3)
+    assert _route(x, w, **AMBIGUOUS) == "pad_w" and len(calls) == 1
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    for _ in range(2):
+        assert _route(x, w, **AMBIGUOUS) == "native"
+    # a timed native decision's call plan is not used either
+    big = _t(1, 32, 4096), _t(32, 32, 3)  # 1-d, big, blocked channels: the rule folds
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    monkeypatch.setattr(autotune, "time_candidates", lambda fns, reference, budget=1.0: dict.fromkeys(fns, 1.0))
+    for _ in range(2):
+        assert _route(*big, padding="same", dilation=64) == "native"  # timed: no clear win
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    assert _route(*big, padding="same", dilation=64) == "fold"
 
 
 # --------------------------------------------------------------------------- the C kernel
@@ -655,8 +762,9 @@ def test_without_the_kernel_depthwise_falls_back_to_padding(monkeypatch):
         assert _ckernel.load() is None
     D.reset()
     x, w, b = _t(2, 8, 33, 33), _t(8, 1, 3, 3), _t(8)
-    y = AF.conv(x, w, b, padding=8, dilation=8, groups=8)
-    assert D.last_route == "pad_w"
+    with D.record() as seen:
+        y = AF.conv(x, w, b, padding=8, dilation=8, groups=8)
+    assert seen == ["pad_w"]
     _close(y, F.conv2d(x, w, b, 1, 8, 8, 8))
     _close(_conv("dw_direct", x, w, b, padding=8, dilation=8, groups=8), F.conv2d(x, w, b, 1, 8, 8, 8))
     monkeypatch.setattr(_ckernel, "_state", {})
@@ -668,15 +776,17 @@ def test_fold_call_plans_are_exact_in_value_and_gradient():
     x, w, b = _t(2, 32, 4096), _t(8, 32, 3), _t(8)  # big 1-d, channels in blocks: the rule folds
     spec = AF.resolve_conv((3,), (4096,), 1, "same", 64)
     ref = F.conv1d(x, w, b, 1, "same", 64)
-    for _ in range(3):  # decide, keep the plan, use it
-        _close(AF.apply_conv(x, w, b, spec, 1, "zeros"), ref)
-        assert D.last_route == "fold"
-    plans = [p for p in D._plans.values() if p[0] == "fold"]
-    assert len(plans) == 1 and plans[0][-1] == ((2, 32, 64, 64), (2, 8, 4096))
+    with D.record() as seen:
+        for _ in range(3):  # decide, keep the plan, use it
+            _close(AF.apply_conv(x, w, b, spec, 1, "zeros"), ref)
+    assert seen == ["fold"] * 3
+    plans = [p for p in state.STATE.plans.values() if p.route == "fold"]
+    assert len(plans) == 1 and plans[0].extra == ((2, 32, 64, 64), (2, 8, 4096))
     # through the plan with autograd: the same gradients as PyTorch's call
     xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
-    AF.apply_conv(xg, wg, bg, spec, 1, "zeros").square().sum().backward()
-    assert D.last_route == "fold"
+    with D.record() as seen:
+        AF.apply_conv(xg, wg, bg, spec, 1, "zeros").square().sum().backward()
+    assert seen == ["fold"]
     xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
     F.conv1d(xr, wr, br, 1, "same", 64).square().sum().backward()
     for a, r in ((xg, xr), (wg, wr), (bg, br)):
@@ -684,26 +794,29 @@ def test_fold_call_plans_are_exact_in_value_and_gradient():
     # a non-contiguous input of the same shape leaves the plan for the native route
     xt = x.transpose(0, 1).contiguous().transpose(0, 1)
     assert not xt.is_contiguous()
-    _close(AF.apply_conv(xt, w, b, spec, 1, "zeros"), ref)
-    assert D.last_route == "native"
+    with D.record() as seen:
+        _close(AF.apply_conv(xt, w, b, spec, 1, "zeros"), ref)
+    assert seen == ["native"]
     # asymmetric padding (a padded fold) keeps no plan
     spec_c = AF.resolve_conv((3,), (4096,), 1, "causal", 64)
     for _ in range(2):
         _close(AF.apply_conv(x, w, b, spec_c, 1, "zeros"), F.conv1d(F.pad(x, (128, 0)), w, b, 1, 0, 64))
-    assert len([p for p in D._plans.values() if p[0] == "fold"]) == 1
+    assert len([p for p in state.STATE.plans.values() if p.route == "fold"]) == 1
 
 
 def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():
     x, w, b = _t(2, 16, 12, 12), _t(16, 8, 4, 4), _t(8)
     spec = AF.resolve_conv_transpose((4, 4), (12, 12), 2, 1, 1, 0, None)
     ref = F.conv_transpose2d(x, w, b, 2, 1)
-    for _ in range(3):  # the first call decides and keeps a plan, the next ones use it
+    with D.record() as seen:
+        for _ in range(3):  # the first call decides and keeps a plan, the next ones use it
+            _close(AF.apply_conv_transpose(x, w, b, spec, 1), ref)
+    assert seen == ["native"] * 3
+    plans_t = state.STATE.plans_t
+    assert len(plans_t) == 1 and next(iter(plans_t))[:2] == (x.shape, w.shape)
+    with D.force("subpixel"), D.record() as seen:
         _close(AF.apply_conv_transpose(x, w, b, spec, 1), ref)
-        assert D.last_route == "native"
-    assert any(plan[0] is spec for plan in D._native_plans_t.values())
-    with D.force("subpixel"):
-        _close(AF.apply_conv_transpose(x, w, b, spec, 1), ref)
-    assert D.last_route == "subpixel"
+    assert seen == ["subpixel"]
     # another input size with the same spec object, and output_padding through the plan
     x2 = _t(1, 16, 7, 9)
     _close(AF.apply_conv_transpose(x2, w, b, spec, 1), F.conv_transpose2d(x2, w, b, 2, 1))
@@ -713,11 +826,12 @@ def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():
     # asymmetric padding keeps no plan and stays exact
     spec_asym = AF.resolve_conv_transpose((4, 4), (12, 12), 2, ((1, 2), (2, 1)), 1, 0, None)
     full = F.conv_transpose2d(x, w, b, 2, 0)
+    before = len(plans_t)
     for _ in range(2):
         _close(AF.apply_conv_transpose(x, w, b, spec_asym, 1), full[:, :, 1:-2, 2:-1])
-    assert not any(plan[0] is spec_asym for plan in D._native_plans_t.values())
+    assert len(plans_t) == before
     D.reset()
-    assert not D._native_plans_t
+    assert not plans_t
 
 
 # --------------------------------------------------------------------------- CUDA
@@ -728,8 +842,9 @@ def test_transposed_native_plans_are_exact_and_yield_to_forced_routes():
 def test_cuda_calls_stay_native_and_exact():
     x = _t(2, 8, 33, 33).cuda()
     w = _t(8, 1, 3, 3).cuda()
-    y = AF.conv(x, w, padding=8, dilation=8, groups=8)
-    assert D.last_route == "native"
+    with D.record() as seen:
+        y = AF.conv(x, w, padding=8, dilation=8, groups=8)
+    assert seen == ["native"]
     _close(y, F.conv2d(x, w, None, 1, 8, 8, 8))
     wt = _t(8, 4, 4, 4).cuda()
     _close(AF.conv_transpose(x, wt, stride=2, padding=1), F.conv_transpose2d(x, wt, None, 2, 1))

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from atrous import functional as AF
+from atrous import nn as ann
 from atrous import reference as R
 from atrous.errors import SpecError
 from atrous.geometry import ConvSpec
@@ -91,7 +92,7 @@ def test_conv_transpose_matches_reference(nd):
         s = tuple(int(v) for v in rng.integers(1, 4, nd))
         d = tuple(int(v) for v in rng.integers(1, 3, nd))
         pad = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(nd))
-        op = tuple(int(rng.integers(0, max(a, b))) for a, b in zip(s, d))
+        op = tuple(int(rng.integers(0, max(a, b))) for a, b in zip(s, d, strict=True))
         groups = int(rng.choice([1, 2]))
         n = tuple(int(v) for v in rng.integers(2, 6, nd))
         x = rng.standard_normal((2, 2 * groups, *n))
@@ -197,3 +198,34 @@ def test_transposed_front_end_cache_keeps_its_checks():
     spec = AF.resolve_conv_transpose((4,), (5,), 2, 1, output_size=(11,))
     assert spec is AF.resolve_conv_transpose((4,), (5,), 2, 1, output_size=(11,))
     assert spec.output_padding == (1,)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((1, 2, 3), (2, 2, 3), dict(padding=5)),  # output -5
+        ((1, 2, 3), (2, 2, 3), dict(padding=((2, 3),))),  # output 0 (used to be an empty tensor)
+        ((1, 2, 4, 4), (2, 3, 3, 3), dict(padding=((0, 0), (5, 5)), stride=2)),
+        ((1, 2, 4, 4), (2, 3, 3, 3), dict(padding=((0, 9), (0, 0)))),
+    ],
+)
+def test_conv_transpose_with_an_empty_output_raises_the_layers_error(xs, ws, kw):
+    x, w = torch.randn(*xs), torch.randn(*ws)
+    with pytest.raises(SpecError, match="removes more than the transposed convolution produces") as functional:
+        AF.conv_transpose(x, w, **kw)
+    layer = (ann.ConvTranspose1d if len(xs) == 3 else ann.ConvTranspose2d)(ws[0], ws[1], ws[2:], **kw)
+    with pytest.raises(SpecError) as module:
+        layer(x)
+    assert str(functional.value) == str(module.value)
+    with pytest.raises(SpecError, match="removes more than"):  # and again (the front end's cache keeps the check)
+        AF.conv_transpose(x, w, **kw)
+
+
+def test_apply_with_an_unresolved_spec_says_so():
+    x, w = torch.randn(1, 2, 9), torch.randn(2, 2, 3)
+    spec = ConvSpec(3, padding="same")
+    for mode in ("zeros", "reflect"):
+        with pytest.raises(SpecError, match=r"padding\[0\]='same' is a mode: call resolve\(input_size\) first"):
+            AF.apply_conv(x, w, None, spec, 1, mode)
+    with pytest.raises(SpecError, match="is a mode"):
+        AF.apply_conv_transpose(x, w, None, ConvSpec(3, padding="full", transposed=True), 1)

@@ -7,11 +7,22 @@ into a row buffer padded along W (with one zero row after it), then every output
 sum over the kernel taps, so its cost does not depend on the dilation; 3x3 kernels have their own
 branch-free loop (the zero row stands in for rows outside the input).
 
-The source is compiled with the system C compiler (``$CC`` or ``cc``) into the atrous cache
-directory the first time a depthwise fast path needs it; the shared object's name carries a hash
-of the source, the flags, the compiler and the CPU, and it is written atomically. Without a
-compiler (or with ``ATROUS_COMPILE=0``) :func:`load` returns ``None`` once, with a warning, and
-the dispatcher uses another route.
+Building and loading can never take the process down:
+
+- The source is compiled with ``$CC`` (split like a shell word list, e.g. ``CC="ccache gcc"``;
+  when ``CC`` is set it is the only compiler tried) or else ``cc`` / ``gcc`` / ``clang``, into
+  the atrous cache directory. The object's name carries a hash of the source, the flags, the
+  compiler and the CPU.
+- The compiler runs in its own process group with a time limit (``ATROUS_COMPILE_TIMEOUT``
+  seconds, default 120); past it the whole group is killed.
+- A fresh object is loaded first in a child process, which calls the kernel on a tiny input
+  and checks the result (a broken object kills the child, not this process); only then is it
+  moved into the cache, with its size and SHA-256 written beside it (``<name>.so.json``).
+- A cached object is loaded only if its size and checksum match that record; otherwise (a
+  truncated, empty, foreign or garbage file, or a missing record) it is rebuilt.
+
+Any failure gives one warning and :func:`load` returns ``None`` (the dispatcher then uses
+another route); ``ATROUS_COMPILE=0`` turns the kernel off silently.
 
 The functions (``T`` is ``float`` or ``double``):
 
@@ -26,18 +37,23 @@ The functions (``T`` is ``float`` or ``double``):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
+import json
 import os
 import platform
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
 from pathlib import Path
 
-__all__ = ["SOURCE", "cache_dir", "load"]
+__all__ = ["SOURCE", "cache_dir", "cpu_id", "load"]
 
 SOURCE = r"""
 #include <stdint.h>
@@ -275,8 +291,49 @@ _FLAG_SETS = (
     ["-O3", "-fPIC", "-shared", "-std=c99"],
 )
 
+#: seconds the compiler may take (``ATROUS_COMPILE_TIMEOUT``); ``--version`` gets at most 30
+DEFAULT_TIMEOUT = 120.0
+
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_state: dict[str, ctypes.CDLL | None] = {}
+
+#: the child process's check of a fresh object: load it, bind it, run the 3x3 forward on a
+#: 1x1x3x3 input with padding 1 and compare the centre output with the sum it must give
+_SMOKE = r"""
+import ctypes, sys
+try:
+    lib = ctypes.CDLL(sys.argv[1])
+except OSError:
+    sys.exit(4)
+try:
+    for name in ("dw_fwd_f32", "dw_fwd_f64", "dw_gw_f32", "dw_gw_f64"):
+        getattr(lib, name)
+except AttributeError:
+    sys.exit(5)
+f = lib.dw_fwd_f64
+f.restype = ctypes.c_int
+p, i64 = ctypes.c_void_p, ctypes.c_int64
+f.argtypes = [p, p, p, p, *([i64] * 17), ctypes.c_int]
+D9 = ctypes.c_double * 9
+x, w, out = D9(*range(1, 10)), D9(*([1.0] * 9)), D9()
+err = f(ctypes.addressof(x), ctypes.addressof(w), None, ctypes.addressof(out), 1, 1,
+        1, 3, 3, 1, 3, 3, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1)
+sys.exit(0 if err == 0 and out[4] == 45.0 and out[0] == 12.0 else 3)
+"""
+#: what the child's exit status means
+_SMOKE_STATUS = {
+    3: "it computes a wrong result",
+    4: "a child process cannot load it",
+    5: "it lacks the kernel's functions",
+}
+
+
+class _Failure(Exception):
+    """Why the kernel is unavailable (the warning's text); ``final``: do not try other flags."""
+
+    def __init__(self, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 def cache_dir() -> Path:
@@ -289,7 +346,8 @@ def cache_dir() -> Path:
     return Path(base) / "atrous"
 
 
-def _cpu_id() -> str:
+def cpu_id() -> str:
+    """A description of this CPU (its model and flags): part of every cache key."""
     text = platform.machine() + platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -303,32 +361,152 @@ def _cpu_id() -> str:
     return text
 
 
-def _compiler() -> str | None:
-    cc = os.environ.get("CC") or "cc"
-    return shutil.which(cc) or shutil.which("gcc") or shutil.which("clang")
-
-
-def _compiler_version(cc: str) -> str:
+def _timeout() -> float:
+    text = os.environ.get("ATROUS_COMPILE_TIMEOUT", "")
+    if not text.strip():
+        return DEFAULT_TIMEOUT
     try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise _Failure(f"ATROUS_COMPILE_TIMEOUT must be a positive number of seconds, got {text!r}", final=True)
+    return value
 
 
-def _build(cc: str, flags: list[str], target: Path) -> bool:
+def _compiler() -> list[str] | None:
+    """The compiler's command (``$CC`` split into words, its program resolved), or None where
+    none is found; raises where ``CC`` is set but is not a program."""
+    cc = os.environ.get("CC", "").strip()
+    if cc:
+        try:
+            words = shlex.split(cc)
+        except ValueError as e:
+            raise _Failure(f"CC={cc!r} cannot be split into words ({e})", final=True) from None
+        found = shutil.which(words[0]) if words else None
+        if found is None:
+            raise _Failure(f"CC={cc!r} is not an executable program (unset CC to use cc, gcc or clang)", final=True)
+        return [found, *words[1:]]
+    found = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    return None if found is None else [found]
+
+
+def _run(argv: list[str], timeout: float, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` in its own process group; past ``timeout`` seconds kill the whole group."""
+    with subprocess.Popen(
+        argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:  # (the time limit, or an interrupt): the group goes, then is reaped
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)  # (a child that left the group may hold the pipes)
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _version(cc: list[str], timeout: float) -> str:
+    try:
+        return _run([*cc, "--version"], min(timeout, 30.0)).stdout.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        raise _Failure(
+            f"{shlex.join(cc)} --version did not answer within {min(timeout, 30.0):g} s; killed it", final=True
+        ) from None
+    except OSError as e:
+        raise _Failure(f"cannot run {shlex.join(cc)} ({e})", final=True) from None
+
+
+def _record_path(target: Path) -> Path:
+    return target.with_name(target.name + ".json")
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    data = path.read_bytes()
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _verified(target: Path) -> str | None:
+    """None where ``target`` matches the size and checksum recorded beside it, else why not."""
+    record_path = _record_path(target)
+    if not target.is_file() or (record_path.exists() and not record_path.is_file()):
+        return "is not a regular file (or its record is not)"  # (a fifo would block the read)
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        size, sha = record["size"], record["sha256"]
+    except FileNotFoundError:
+        return "has no size/checksum record"
+    except (OSError, ValueError, RecursionError, KeyError, TypeError) as e:
+        return f"has an unreadable size/checksum record ({type(e).__name__})"
+    try:
+        actual = target.stat().st_size
+        if actual != size:
+            return f"does not match its record ({actual} bytes, {str(size)[:20]} recorded)"
+        if _digest(target) != (size, sha):
+            return "does not match its record (another checksum)"
+    except OSError as e:
+        return f"cannot be read ({e})"
+    return None
+
+
+def _write_atomic(path: Path, data: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _smoke(path: Path, timeout: float) -> str | None:
+    """None where a child process loads ``path`` and computes right with it, else why not."""
+    try:
+        done = _run([sys.executable, "-I", "-c", _SMOKE, str(path)], max(timeout, 30.0))
+    except subprocess.TimeoutExpired:
+        return "loading it in a child process did not finish"
+    except OSError as e:
+        return f"cannot start a child process to check it ({e})"
+    if done.returncode < 0:
+        return f"a child process that loaded it died of signal {-done.returncode}"
+    if done.returncode:
+        return _SMOKE_STATUS.get(done.returncode, f"a child process checking it failed (status {done.returncode})")
+    return None
+
+
+def _build(cc: list[str], flags: list[str], target: Path, timeout: float) -> ctypes.CDLL:
+    """Compile, check in a child process, load, and only then move into the cache with its
+    size/checksum record."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src = Path(tmp) / "atrous_dw.c"
-        src.write_text(SOURCE)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as tmp:
+        (Path(tmp) / "atrous_dw.c").write_text(SOURCE, encoding="utf-8")
         out = Path(tmp) / target.name
         try:
-            done = subprocess.run([cc, *flags, str(src), "-o", str(out)], capture_output=True, timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            return False
-        if done.returncode != 0 or not out.exists():
-            return False
+            # (relative names and cwd: the object does not record the temporary folder)
+            done = _run([*cc, *flags, "atrous_dw.c", "-o", target.name], timeout, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            raise _Failure(
+                f"compiling with {shlex.join(cc)} took longer than {timeout:g} s (ATROUS_COMPILE_TIMEOUT); "
+                "killed the compiler and its children",
+                final=True,
+            ) from None
+        except OSError as e:
+            raise _Failure(f"cannot run {shlex.join(cc)} ({e})", final=True) from None
+        if done.returncode != 0 or not out.is_file():
+            last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise _Failure(f"compiling with {shlex.join(cc)} {' '.join(flags)} failed ({last[0][:200]})")
+        why = _smoke(out, timeout)
+        if why is not None:
+            raise _Failure(f"the object built with {' '.join(flags)} is unusable: {why}")
+        lib = _bind(ctypes.CDLL(str(out)))
+        size, sha = _digest(out)
+        record = _record_path(target)
+        _write_atomic(record, json.dumps({"size": size, "sha256": sha}))
         os.replace(out, target)  # atomic: a concurrent build writes the same bytes
-    return True
+    return lib
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -344,43 +522,71 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def _target(cc: list[str], version: str, flags: list[str]) -> Path:
+    # ("checked": objects of this version carry a size/checksum record; older ones are not reused)
+    parts = ["checked", SOURCE, " ".join(flags), *cc, version, cpu_id()]
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return cache_dir() / f"dwconv-{digest}.so"
+
+
+def _find() -> tuple[ctypes.CDLL, list[str]]:
+    """The library and the notes to report (a cached object that had to be rebuilt); raises
+    :class:`_Failure` with every reason where no flag set gives a usable object."""
+    cc = _compiler()
+    if cc is None:
+        raise _Failure("no C compiler found (set CC)", final=True)
+    timeout = _timeout()
+    version = _version(cc, timeout)
+    notes: list[str] = []
+    reasons: list[str] = []
+    for flags in _FLAG_SETS:
+        target = _target(cc, version, flags)
+        damaged = ""
+        if target.exists():
+            why = _verified(target)
+            if why is None:
+                try:
+                    return _bind(ctypes.CDLL(str(target))), notes
+                except (OSError, AttributeError) as e:
+                    why = f"cannot be loaded ({type(e).__name__}: {str(e)[:200]})"
+            damaged = f"the cached kernel {target} {why}"
+        try:
+            lib = _build(cc, flags, target, timeout)
+        except _Failure as e:
+            if e.final:
+                raise
+            reasons.append(f"{damaged}; building it again failed: {e}" if damaged else str(e))
+            continue
+        except (OSError, AttributeError) as e:  # unwritable cache dir, unloadable object
+            reasons.append(f"{damaged + '; ' if damaged else ''}{type(e).__name__}: {str(e)[:200]}")
+            continue
+        if damaged:
+            notes.append(f"{damaged}; rebuilt it")
+        return lib, notes
+    raise _Failure("; ".join(reasons))
+
+
 def load() -> ctypes.CDLL | None:
     """The compiled kernel library (built on first call), or ``None`` where it cannot be built
     or ``ATROUS_COMPILE=0``; the result is remembered for the process."""
     if "lib" in _state:
-        return _state["lib"]  # type: ignore[return-value]
+        return _state["lib"]
     with _lock:
         if "lib" in _state:
-            return _state["lib"]  # type: ignore[return-value]
-        lib = None
-        why = ""
-        if os.environ.get("ATROUS_COMPILE", "1") == "0":
-            why = "ATROUS_COMPILE=0"
-        else:
-            cc = _compiler()
-            if cc is None:
-                why = "no C compiler found (set CC)"
-            else:
-                version = _compiler_version(cc)
-                for flags in _FLAG_SETS:
-                    digest = hashlib.sha256(
-                        "\0".join([SOURCE, " ".join(flags), cc, version, _cpu_id()]).encode()
-                    ).hexdigest()[:16]
-                    target = cache_dir() / f"dwconv-{digest}.so"
-                    try:
-                        if target.exists() or _build(cc, flags, target):
-                            lib = _bind(ctypes.CDLL(str(target)))
-                            break
-                    except OSError as e:  # unwritable cache dir, unloadable object
-                        why = f"{type(e).__name__}: {e}"
-                else:
-                    why = why or f"compiling with {cc} failed"
-        if lib is None and why != "ATROUS_COMPILE=0":
-            warnings.warn(
-                f"atrous: the depthwise C kernel is unavailable ({why}); depthwise dilated "
-                "convolutions use the padded oneDNN route instead",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            return _state["lib"]
+        lib: ctypes.CDLL | None = None
+        message = ""
+        if os.environ.get("ATROUS_COMPILE", "1").strip() != "0":
+            try:
+                lib, notes = _find()
+                if notes:
+                    message = "atrous: " + "; ".join(notes)
+            except _Failure as e:
+                message = (
+                    f"atrous: the depthwise C kernel is unavailable ({e}); depthwise dilated "
+                    "convolutions use the padded oneDNN route instead"
+                )
+        if message:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
         _state["lib"] = lib
         return lib
