@@ -467,3 +467,41 @@ def conv_bn_relu(
 
     conv = Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False)
     return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def nanmean(values: Any, axis: int | None = None) -> Any:
+    """``numpy.nanmean`` that returns NaN for an all-NaN slice without a warning (a quick run's empty bins)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(values, dtype=float), axis=axis)
+
+
+def summary(values: Sequence[float]) -> tuple[float, list[float]]:
+    """Mean and ``[min, max]`` of ``values`` over seeds, NaNs left out (NaN where all are NaN)."""
+    finite = [float(v) for v in values if v == v]
+    if not finite:
+        return float("nan"), [float("nan"), float("nan")]
+    return float(np.mean(finite)), [min(finite), max(finite)]
+
+
+def compare(what: str, a: str, a_range: Sequence[float], b: str, b_range: Sequence[float], digits: int = 3) -> str:
+    """One sentence comparing a number over seeds: higher / lower for every seed, or overlapping.
+
+    ``a`` and ``b`` name the two models as they read inside a sentence ("the plain stack");
+    ``a_range`` and ``b_range`` are ``[min, max]`` over the seeds (see :func:`summary`).
+    """
+    (a0, a1), (b0, b1) = a_range, b_range
+
+    def span(lo: float, hi: float) -> str:
+        return f"{lo:.{digits}f}" if lo == hi else f"{lo:.{digits}f}-{hi:.{digits}f}"
+
+    shown = f"({span(a0, a1)} against {span(b0, b1)})"
+    if a0 > b1:
+        text = f"{a}'s {what} is higher than {b}'s for every seed {shown}."
+    elif a1 < b0:
+        text = f"{a}'s {what} is lower than {b}'s for every seed {shown}."
+    else:
+        text = f"the seeds' ranges of {what} of {a} and {b} overlap {shown}: this run does not separate them."
+    return text[0].upper() + text[1:]

@@ -104,3 +104,14 @@ def test_predict_equals_one_forward():
     model.eval()
     with torch.no_grad():
         assert torch.allclose(out, model(x))
+
+
+def test_summary_and_nanmean_over_seeds(recwarn):
+    common = _common()
+    nan = float("nan")
+    assert common.summary([0.5, nan, 0.7]) == (pytest.approx(0.6), [0.5, 0.7])
+    mean, (lo, hi) = common.summary([nan, nan])
+    assert mean != mean and lo != lo and hi != hi
+    out = common.nanmean([[1.0, nan], [3.0, nan]], axis=0)
+    assert out[0] == 2.0 and out[1] != out[1]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
