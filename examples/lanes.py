@@ -157,7 +157,7 @@ def scores(pred: Tensor, data, distance: Tensor) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--height", type=common.positive_int("--height"), help="image height (default 64; quick 32)")
-    p.add_argument("--steps", type=common.positive_int("--steps"), help="optimiser steps per model (default 1200)")
+    p.add_argument("--steps", type=common.positive_int("--steps"), help="optimiser steps per model (default 1000)")
     p.add_argument("--batch", type=common.positive_int("--batch"), help="images per step (default 8)")
     p.add_argument("--channels", type=common.positive_int("--channels"), help="channels per layer (default 16)")
     p.add_argument("--lr", type=common.positive_float("--lr"), default=3e-3, help="Adam learning rate")
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     width = height * 3 // 2
     if width % 2**POOLS:
         width += 2**POOLS - width % 2**POOLS
-    steps = args.steps or (6 if quick else 1200)
+    steps = args.steps or (6 if quick else 1000)
     batch = args.batch or (4 if quick else 8)
     channels = args.channels or (8 if quick else 16)
     n_train = 16 if quick else 2048

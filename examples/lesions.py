@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--size", type=common.positive_int("--size"), help="image side (default 64; quick 32)")
     p.add_argument("--dilation", type=common.positive_int("--dilation"), help="d of the high-dilation path (default 4)")
-    p.add_argument("--steps", type=common.positive_int("--steps"), help="optimiser steps per model (default 1500)")
+    p.add_argument("--steps", type=common.positive_int("--steps"), help="optimiser steps per model (default 600)")
     p.add_argument("--batch", type=common.positive_int("--batch"), help="images per step (default 8)")
     p.add_argument("--channels", type=common.positive_int("--channels"), help="channels per layer (default 16)")
     p.add_argument("--lr", type=common.positive_float("--lr"), default=3e-3, help="Adam learning rate")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK_SIZES if quick else SIZES
     if max(max(s) for s in sizes) > size // 8:
         p.error(f"--size must be at least {8 * max(max(s) for s in sizes)} for lesions up to {sizes[-1]}, got {size}")
-    steps = args.steps or (6 if quick else 1500)
+    steps = args.steps or (6 if quick else 600)
     batch = args.batch or (4 if quick else 8)
     channels = args.channels or (8 if quick else 16)
     n_train = 16 if quick else 2048

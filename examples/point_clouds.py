@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=common.positive_int("--points"), help="points per cloud (default 128)")
     p.add_argument("--k", type=common.positive_int("--k"), help="neighbours per point (default 8)")
     p.add_argument("--steps", type=common.positive_int("--steps"), help="optimiser steps per model (default 1000)")
-    p.add_argument("--batch", type=common.positive_int("--batch"), help="clouds per step (default 32)")
+    p.add_argument("--batch", type=common.positive_int("--batch"), help="clouds per step (default 16)")
     p.add_argument("--channels", type=common.positive_int("--channels"), help="features per layer (default 32)")
     p.add_argument("--noise", type=float, default=0.02, help="coordinate noise (default 0.02)")
     p.add_argument("--lr", type=common.positive_float("--lr"), default=2e-3, help="Adam learning rate")
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.noise >= 0:
         p.error(f"--noise must be >= 0, got {args.noise}")
     steps = args.steps or (4 if quick else 1000)
-    batch = args.batch or (8 if quick else 32)
+    batch = args.batch or (8 if quick else 16)
     channels = args.channels or (8 if quick else 32)
     n_train = 40 if quick else 4000
     n_test = 20 if quick else 1000
