@@ -86,6 +86,11 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argp
         args.out = QUICK_DIR if args.quick else RESULTS_DIR
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if getattr(args, "full_seeds", None) is not None:
+        if args.seeds is None:
+            args.seeds = [args.seed] if args.quick else list(args.full_seeds)
+        if len(set(args.seeds)) != len(args.seeds):
+            p.error(f"--seeds must be distinct, got {' '.join(map(str, args.seeds))}")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -213,7 +218,13 @@ def command(args: argparse.Namespace, script: str, dist: Dist) -> str:
             continue
         cleaned.append(a)
     prefix = f"torchrun --nproc_per_node {dist.world} " if dist.world > 1 else "python "
-    return prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
+    # the environment switches that change the numbers are part of the command
+    env = "".join(f"{k}={shlex.quote(os.environ[k])} " for k in RECORDED_ENV if os.environ.get(k))
+    return env + prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
+
+
+#: environment variables written into a recorded command when they are set
+RECORDED_ENV = ("ATROUS_DETERMINISTIC",)
 
 
 def save(
@@ -229,11 +240,13 @@ def save(
     figures: Sequence[tuple[str, Any, str]] = (),
     data: dict[str, Any] | None = None,
     started: float,
+    seeds: Sequence[int] | None = None,
 ) -> Path | None:
     """Write ``<out>/<name>.json`` and ``<out>/<name>/<file>.png`` (rank 0 only).
 
     ``figures`` are ``(file name, matplotlib Figure, caption)``; ``text`` is a paragraph of
-    Markdown (backticks for code); ``rows`` the summary table. A run writing into
+    Markdown (backticks for code); ``rows`` the summary table; ``seeds`` the seeds of a run
+    that repeats its training over several (recorded beside ``seed``). A run writing into
     ``docs/results`` also regenerates ``docs/RESULTS.md``.
     """
     if not dist.main:
@@ -256,6 +269,7 @@ def save(
         "command": command(args, script, dist),
         "mode": "quick" if args.quick else "full",
         "seed": args.seed,
+        **({"seeds": [int(x) for x in seeds]} if seeds is not None else {}),
         "processes": dist.world,
         "elapsed_s": round(time.perf_counter() - started, 1),
         "machine": machine(),
@@ -294,6 +308,8 @@ def _plain(value: Any) -> Any:
 
 
 ORDER = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
+# long thin structures, small objects beside large ones, graphs
+ORDER += ["lanes", "lesions", "point_clouds"]
 
 INTRO = """# Results of the examples
 
@@ -313,7 +329,8 @@ def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.pare
     parts = [INTRO]
     for r in records:
         parts.append(f"## {r['title']}\n")
-        parts.append(f"`{r['command']}`  \n{r['date']}, {r['elapsed_s']} s, {r['machine']}, seed {r['seed']}\n")
+        seeds = f"seeds {', '.join(map(str, r['seeds']))}" if "seeds" in r else f"seed {r['seed']}"
+        parts.append(f"`{r['command']}`  \n{r['date']}, {r['elapsed_s']} s, {r['machine']}, {seeds}\n")
         parts.append(r["text"].strip() + "\n")
         if r["header"]:
             parts.append("| " + " | ".join(map(str, r["header"])) + " |")
@@ -341,3 +358,150 @@ def fmt(x: float, digits: int = 3) -> str:
     if abs(x) < 1e-3 or abs(x) >= 1e5:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"
+
+
+# --------------------------------------------------------------------------- several seeds, a training loop
+
+
+def nonnegative_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0, got {value}")
+        return value
+
+    return parse
+
+
+def add_seeds(p: argparse.ArgumentParser, full: Sequence[int]) -> None:
+    """``--seeds``: train every model once per seed (default ``full``; a quick run: ``--seed`` alone).
+
+    :func:`parse` fills ``args.seeds`` (a list) and refuses repeated seeds.
+    """
+    shown = " ".join(map(str, full))
+    p.add_argument(
+        "--seeds",
+        type=nonnegative_int("--seeds"),
+        nargs="+",
+        help=f"train every model once per seed (default: {shown}; with --quick: --seed alone)",
+    )
+    p.set_defaults(full_seeds=tuple(full))
+
+
+def fit(
+    model: nn.Module,
+    dist: Dist,
+    loss: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    *,
+    n: int,
+    batch: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    every: int,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    name: str = "",
+    verbose: bool = False,
+) -> dict[str, list[float]]:
+    """Adam on shuffled batches of ``range(n)`` for ``steps`` steps; curves every ``every`` steps.
+
+    ``loss(model, rows)`` is the loss of the training rows ``rows`` (this process's share of a
+    batch, see :meth:`Dist.batches`). Every ``every`` steps and at the last one the curves get
+    the step, the mean training loss since the previous point (averaged over processes) and
+    the numbers ``evaluate(model)`` returns (called in eval mode, without gradients).
+
+    Returns:
+        ``{"steps": [...], "loss": [...], <each key of evaluate>: [...]}``.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    curves: dict[str, list[float]] = {"steps": [], "loss": []}
+    step, epoch, running, seen = 0, 0, 0.0, 0
+    while step < steps:
+        for rows in dist.batches(n, batch, epoch, seed):
+            value = loss(model, rows)
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            step += 1
+            running += float(value.detach())
+            seen += 1
+            if step % every == 0 or step == steps:
+                curves["steps"].append(step)
+                curves["loss"].append(dist.mean(running / seen))
+                running, seen = 0.0, 0
+                if evaluate is not None:
+                    was = model.training
+                    model.eval()
+                    with torch.no_grad():
+                        scores = evaluate(model)
+                    model.train(was)
+                    for key, v in scores.items():
+                        curves.setdefault(key, []).append(float(v))
+                if verbose and dist.main:
+                    shown = " ".join(f"{k} {v[-1]:.4g}" for k, v in curves.items() if k != "steps")
+                    print(f"{name} step {step} {shown}", flush=True)
+            if step >= steps:
+                break
+        epoch += 1
+    return curves
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """``model`` applied to ``x`` in batches of ``batch`` rows, in eval mode, without gradients (on the CPU)."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(x[s : s + batch].to(device)).cpu() for s in range(0, len(x), batch)])
+    model.train(was)
+    return out
+
+
+def conv_bn_relu(
+    c_in: int, c_out: int, kernel: int = 3, *, dilation: int = 1, stride: int = 1, padding: Any = "same"
+) -> nn.Sequential:
+    """``atrous.nn.Conv2d`` (no bias), ``BatchNorm2d``, ``ReLU``: the layer of the 2-d examples."""
+    from atrous.nn import Conv2d
+
+    conv = Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def nanmean(values: Any, axis: int | None = None) -> Any:
+    """``numpy.nanmean`` that returns NaN for an all-NaN slice without a warning (a quick run's empty bins)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(values, dtype=float), axis=axis)
+
+
+def summary(values: Sequence[float]) -> tuple[float, list[float]]:
+    """Mean and ``[min, max]`` of ``values`` over seeds, NaNs left out (NaN where all are NaN)."""
+    finite = [float(v) for v in values if v == v]
+    if not finite:
+        return float("nan"), [float("nan"), float("nan")]
+    return float(np.mean(finite)), [min(finite), max(finite)]
+
+
+def compare(what: str, a: str, a_range: Sequence[float], b: str, b_range: Sequence[float], digits: int = 3) -> str:
+    """One sentence comparing a number over seeds: higher / lower for every seed, or overlapping.
+
+    ``a`` and ``b`` name the two models as they read inside a sentence ("the plain stack");
+    ``a_range`` and ``b_range`` are ``[min, max]`` over the seeds (see :func:`summary`).
+    """
+    (a0, a1), (b0, b1) = a_range, b_range
+
+    def span(lo: float, hi: float) -> str:
+        return f"{lo:.{digits}f}" if lo == hi else f"{lo:.{digits}f}-{hi:.{digits}f}"
+
+    shown = f"({span(a0, a1)} against {span(b0, b1)})"
+    if a0 > b1:
+        text = f"{a}'s {what} is higher than {b}'s for every seed {shown}."
+    elif a1 < b0:
+        text = f"{a}'s {what} is lower than {b}'s for every seed {shown}."
+    else:
+        text = f"the seeds' ranges of {what} of {a} and {b} overlap {shown}: this run does not separate them."
+    return text[0].upper() + text[1:]

@@ -8,6 +8,9 @@ raises :class:`atrous.errors.SpecError` naming it. Modules (imported on first us
 - ``objects``: dense prediction with squares of a given size (context of the object's size).
 - ``dense``: sparse dots and smooth fields (the gridding and upsampling examples).
 - ``rhythm``: pulse trains at a tempo (tempo detection by matched dilations).
+- ``roads``: road images with perspective lane lines, dashed and occluded (long thin structures).
+- ``scans``: a large organ with tiny lesions and look-alike spots (small objects next to large ones).
+- ``shapes``: point clouds of five solids, rotated and noisy (graph convolution on k-NN graphs).
 
 Examples:
     >>> from atrous.datasets import adding_problem
@@ -27,6 +30,9 @@ _MODULES = {
     "objects": ["ObjectsData", "quadrant_accuracy_bound", "quadrant_labels", "square_objects"],
     "dense": ["gaussian_matrix", "smooth_fields", "sparse_dots"],
     "rhythm": ["PulseTrains", "compatible", "periodicity_task", "pulse_trains", "tempo_task"],
+    "roads": ["Lanes", "road_lanes"],
+    "scans": ["Scans", "lesion_scans"],
+    "shapes": ["SHAPES", "PointClouds", "point_clouds", "random_rotations", "sample_surface"],
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 

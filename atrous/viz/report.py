@@ -817,6 +817,7 @@ def example_records(folder: str | Path) -> list[dict[str, Any]]:
     if not records:
         raise SpecError(f"examples folder {str(root)!r} holds no results (<name>.json); run an example first")
     order = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
+    order += ["lanes", "lesions", "point_clouds"]
     records.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["name"]))
     return records
 
