@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             net = build(kind, height, channels)
             if kind not in fields:
                 report = atrous.analyze(net, (1, 1, height, width))
-                f = report.field()
+                f = report.field(statistics="frozen")  # BatchNorm's statistics held fixed (as at inference)
                 fields[kind] = {
                     "rf": list(f.size),
                     "holes": [len(h) for h in f.holes],

@@ -115,7 +115,7 @@ def read_positions(model: nn.Module, size: int) -> tuple[set[int], set[int]] | N
     ``None`` when a branch reads the whole input (ASPP's image pooling)."""
     report = atrous.analyze(model, (2, 1, size, size))
     try:
-        field = report.field()
+        field = report.field(statistics="frozen")  # BatchNorm in training mode: its statistics held fixed
     except atrous.errors.SpecError:  # a global branch: every position is read
         return None
     rows = set().union(*(field[0].support(y) for y in range(size)))
@@ -211,14 +211,14 @@ def main(argv: list[str] | None = None) -> int:
             if kind not in info:
                 read = read_positions(net, size)
                 rep = atrous.analyze(net, (2, 1, size, size))
-                fields = {n.name: n.rf() for n in rep.nodes if n.kind == "layer"}
-                out_rf = rep.node().rf()
+                fields = {n.name: n.rf("frozen") for n in rep.nodes if n.kind == "layer"}
+                out_rf = rep.node().rf("frozen")
                 info[kind] = {
                     "params": common.count_parameters(net),
                     "rf": out_rf,
                     "read": None if read is None else [sorted(read[0]), sorted(read[1])],
                     "read_fraction": 1.0 if read is None else len(read[0]) * len(read[1]) / size**2,
-                    "holes": None if read is None else [len(h) for h in rep.field().holes],
+                    "holes": None if read is None else [len(h) for h in rep.field(statistics="frozen").holes],
                     "layers": len(fields),
                 }
 

@@ -54,8 +54,10 @@ def parse_declaration(text: str) -> LayerSpec | str:
     mode="avg")``, ``upsample(2, mode="linear")`` with literal arguments.
 
     Examples:
-        >>> parse_declaration("conv(3, padding=(2, 0), dilation=2)")
-        ConvSpec(kernel_size=3, padding=((2, 0),), dilation=2)
+        >>> parse_declaration("conv(3, padding=((2, 0),), dilation=2)")  # 1-d: one (lo, hi) pair
+        ConvSpec(kernel_size=(3,), padding=((2, 0),), dilation=(2,))
+        >>> parse_declaration("conv(3, padding=(2, 0), dilation=2)")  # 2-d: one int per axis
+        ConvSpec(kernel_size=(3, 3), padding=(2, 0), dilation=(2, 2))
         >>> parse_declaration("pointwise")
         'pointwise'
     """

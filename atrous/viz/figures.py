@@ -960,7 +960,18 @@ def checkerboard_map(
             sizes = tuple(input_size)
         field = receptive_field([ls], input_size=sizes)[0]
         axes = field.axes if isinstance(field, FieldND) else (field,)
-        per_axis = [np.array([sum(f.paths(y).values()) for y in range(f.length)], dtype=np.int64) for f in axes]
+        big = [i for i, f in enumerate(axes) if f.length is None or f.length > MAX_CHECKERBOARD_SIDE]
+        if big and input_size is not None:
+            i = big[0]
+            raise SpecError(
+                f"{ls!r} on an input of {sizes[i]} positions makes {axes[i].length} output positions on axis {i}; "
+                f"checkerboard_map draws at most MAX_CHECKERBOARD_SIDE={MAX_CHECKERBOARD_SIDE} per axis"
+            )
+        if big:  # a kernel longer than the drawing: its interior, `periods` periods of the phase counts
+            per_axis = [np.tile(np.array(c, dtype=np.int64), periods) for c in cb.counts]
+            sizes = ()  # (drawn as the interior, not for a concrete input)
+        else:
+            per_axis = [np.array([sum(f.paths(y).values()) for y in range(f.length)], dtype=np.int64) for f in axes]
         tile = per_axis[0] if ls.ndim == 1 else np.multiply.outer(per_axis[0], per_axis[1])
         boards.append((ls, cb, tile, sizes))
     vmax = max(int(t.max()) for *_, t, _ in boards)
@@ -979,15 +990,15 @@ def checkerboard_map(
             verdict = f"uneven overlap (max/min {ratio})"
         else:
             verdict = "even overlap"
-        size_txt = "\u00d7".join(map(str, sizes))
+        where = "input " + "\u00d7".join(map(str, sizes)) if sizes else f"interior, {periods} periods"
         ax.set_title(
-            f"{_spec_label(ls)}, input {size_txt}: {verdict}\ninterior taps per phase per axis: {counts_txt}",
+            f"{_spec_label(ls)}, {where}: {verdict}\ninterior taps per phase per axis: {counts_txt}",
             fontsize=_TITLE - 0.5,
         )
         if cb.ndim == 2:
             im = ax.imshow(tile, cmap="cividis", vmin=0, vmax=vmax, interpolation="nearest", origin="upper")
             im.set_gid("overlap")
-            if tile.shape[0] * tile.shape[1] <= 400:
+            if tile.shape[0] * tile.shape[1] <= 400 and len(str(vmax)) <= 4:  # (labels that fit a cell)
                 for (i, j), v in np.ndenumerate(tile):
                     ax.text(j, i, str(v), ha="center", va="center", fontsize=_SMALL,
                             color="black" if v > 0.55 * vmax else "white")  # fmt: skip

@@ -59,7 +59,7 @@ def test_lanes_quick(tmp_path):
 def test_lanes_encoder_decoder_field_from_geometry():
     """The field atrous.analyze reports for the U-Net is that of its deepest path, built from specs."""
     ex = load("lanes")
-    net = ex.EncoderDecoder(4)
+    net = ex.EncoderDecoder(4).eval()  # at inference: BatchNorm holds its running statistics
     import atrous
 
     got = atrous.analyze(net, (1, 1, 64, 96)).field()

@@ -205,6 +205,23 @@ def test_checkerboard_zero_padding_first_output_reads_one_tap():
     np.testing.assert_array_equal(data, _torch_overlap(spec, (5, 5)))
 
 
+def test_checkerboard_map_of_a_kernel_longer_than_the_drawing_is_its_interior():
+    """k=1001, s=2: the output of a 5x5 input is 1009 positions a side (past the drawing's
+    bound), so the map is the interior: the phase counts of checkerboard(), tiled; a concrete
+    input_size that large is refused with the bound named."""
+    from atrous.errors import SpecError
+    from atrous.nn.upsample import checkerboard
+
+    spec = ConvSpec(1001, stride=2, padding=1, transposed=True)
+    fig = F.checkerboard_map(spec, periods=3)
+    data = np.ma.getdata(image_of(fig.axes[0]).get_array())
+    counts = checkerboard(spec.for_ndim(2)).counts
+    np.testing.assert_array_equal(data, np.multiply.outer(np.tile(counts[0], 3), np.tile(counts[1], 3)))
+    assert set(counts[0]) == {500, 501}  # the taps of each phase: ceil / floor of 1001 / 2
+    with pytest.raises(SpecError, match="MAX_CHECKERBOARD_SIDE"):
+        F.checkerboard_map(spec, input_size=5)
+
+
 def test_checkerboard_map_2d_spec_and_input_size(tmp_path):
     spec = ConvSpec((3, 5), stride=(2, 3), padding=0, transposed=True)
     fig = F.checkerboard_map(spec, input_size=(3, 4), path=tmp_path / "one.png")

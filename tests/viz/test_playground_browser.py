@@ -129,9 +129,9 @@ def test_transposed_2d_with_valid_output_padding_only(chromium, page, console_er
 def test_solve_back_and_refusals_in_pythons_words(chromium, page, console_errors):
     open_page(chromium, page, "mode=layer&nd=1&n=5x5&k=3&s=2&d=1&pad=p&p=1&t=1&solve=1&target=20x20")
     with pytest.raises(SpecError) as exc:
-        from atrous.functional import _resolve_conv_transpose
+        from atrous.functional import resolve_conv_transpose
 
-        _resolve_conv_transpose((3,), (5,), 2, 1, 1, 0, (20,))
+        resolve_conv_transpose((3,), (5,), 2, 1, 1, 0, (20,))
     assert by(chromium, '[data-role="error-text"]')[0].text == str(exc.value)
     suggestions = by(chromium, '[data-role="suggestion"]')
     assert suggestions

@@ -197,7 +197,7 @@ def padding_arg(st: dict):
 
 def python_layer(st: dict) -> dict:
     """What atrous.geometry says about one setting (independently of the page's mapping)."""
-    from atrous.functional import _resolve_conv_transpose
+    from atrous.functional import resolve_conv_transpose
 
     nd = st["nd"]
     size = st["n"][0] if nd == 1 else tuple(st["n"][:2])
@@ -214,7 +214,7 @@ def python_layer(st: dict) -> dict:
     def build():
         sizes = _normalise_size("input_size", size)[0]
         if t and st["solve"]:
-            spec = _resolve_conv_transpose(
+            spec = resolve_conv_transpose(
                 (st["k"],) * nd, sizes, st["s"], padding, st["d"], 0, tuple(st["target"][:nd])
             )
             return sizes, spec, list(layer_output_size(spec, sizes))
