@@ -26,6 +26,7 @@ the node's input clock: the latency of the model is their composition.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -184,6 +185,7 @@ class Elementwise(StreamNode):
         self.consts = consts
         self.names = names or []
         self.in_rate = in_rate if in_rate else rate
+        self.ratio = self.rate / self.in_rate if self.time_dim is not None and self.in_rate else Fraction(1)
         self.reset()
 
     def reset(self) -> None:
@@ -191,22 +193,31 @@ class Elementwise(StreamNode):
 
     def feed(self, chunks: list[Chunk], final: bool, env: dict[str, Any]) -> Chunk:
         dims = self.in_dims
+        pending = self.s_pending
+        if all(p is None for p in pending) and all(c is not None for c in chunks):
+            # the common case: aligned inputs with nothing held back
+            n = chunks[0].shape[dims[0]]
+            if n and all(c.shape[d] == n for c, d in zip(chunks, dims, strict=True)):
+                return self._apply(chunks, n, env)
         for i, c in enumerate(chunks):
-            self.s_pending[i] = _cat(self.s_pending[i], c, dims[i])  # type: ignore[arg-type]
-        n = min(_len(p, d) for p, d in zip(self.s_pending, dims, strict=True))  # type: ignore[arg-type]
+            pending[i] = _cat(pending[i], c, dims[i])  # type: ignore[arg-type]
+        n = min(_len(p, d) for p, d in zip(pending, dims, strict=True))  # type: ignore[arg-type]
         if n == 0:
             return None
         parts = []
-        for i, (p, d) in enumerate(zip(self.s_pending, dims, strict=True)):
+        for i, (p, d) in enumerate(zip(pending, dims, strict=True)):
             assert p is not None and d is not None
             parts.append(p.narrow(d, 0, n))
             rest = p.shape[d] - n
-            self.s_pending[i] = p.narrow(d, n, rest) if rest else None
+            pending[i] = p.narrow(d, n, rest) if rest else None
+        return self._apply(parts, n, env)
+
+    def _apply(self, parts: list[Tensor], n: int, env: dict[str, Any]) -> Chunk:
         if not isinstance(self.call, Call):
             return self.call(*parts)
         local = dict(env)
         local.update(zip(self.names, parts, strict=True))
-        T = int(n * self.rate / self.in_rate) if self.time_dim is not None and self.in_rate else n
+        T = n if self.ratio == 1 else int(n * self.ratio)
         if self.shape_args is not None:
             return self.shape_args(local[self.call.args[0].node], T)
         args = bind(self.call.args, local, self.consts, T)
@@ -453,10 +464,9 @@ class Transposed(StreamNode):
             return None
         if final:
             end = (n - 1) * self.s + self.e
-        else:  # every output whose taps have all arrived (an output with no tap: at once)
-            end = self.s_next
-            while self.need(end) <= n - 1 and end < (n - 1) * self.s + self.e:
-                end += 1
+        else:  # every output whose taps have all arrived: output z reads inputs j <= z // s,
+            # and output n * s reads input n (the kernel's first tap), so those before it
+            end = max(self.s_next, min(n * self.s, (n - 1) * self.s + self.e))
         out = None
         if end > self.s_next and self.s_buf is not None:
             j0 = max(self.s_start, -(-(self.s_next - self.e + 1) // self.s), 0)
@@ -699,11 +709,50 @@ def valid_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Tensor]
             args[pos] = new
     fn = call.fn
     assert fn is not None
+    fast = _fast_conv(call, args, kwargs, nd) if key == "conv" else None
+    if fast is not None:
+        return _Valid(fast, call)
 
     def run(x: Tensor) -> Tensor:
         return fn(*bind(args, {name: x}), **bind(kwargs, {name: x}))
 
     return _Valid(run, call)
+
+
+def _fast_conv(call: Call, args: list[Any], kwargs: dict[str, Any], nd: int) -> Callable[[Tensor], Tensor] | None:
+    """A traced ``conv{1,2,3}d`` with constant weights as a call of atrous's fast paths (the same
+    function by the route that is fastest for the chunk's shape: a chunk is short, where
+    PyTorch's dilated kernels are slow); ``None`` where the call is not that plain."""
+    names = ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]
+    defaults: list[Any] = [None, None, None, 1, 0, 1, 1]
+    if set(kwargs) - set(names) or len(args) > len(names) or call.func not in ("conv1d", "conv2d", "conv3d"):
+        return None
+    v = [kwargs.get(k, args[i] if i < len(args) else defaults[i]) for i, k in enumerate(names)]
+    weight, bias = v[1], v[2]
+    if not isinstance(weight, TensorRef) or weight.node is not None or weight.value is None:
+        return None
+    if bias is not None and (not isinstance(bias, TensorRef) or bias.node is not None or bias.value is None):
+        return None
+
+    def per_axis(value: Any) -> tuple[int, ...] | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,) * nd
+        if isinstance(value, (tuple, list)) and len(value) == nd and all(isinstance(i, int) for i in value):
+            return tuple(value)
+        return None
+
+    stride, padding, dilation = per_axis(v[3]), per_axis(v[4]), per_axis(v[5])
+    if stride is None or padding is None or dilation is None or not isinstance(v[6], int):
+        return None
+    from atrous import _fast
+
+    w, b, groups = weight.value, None if bias is None else bias.value, v[6]
+    pads = tuple((p, p) for p in padding)
+
+    def run(x: Tensor) -> Tensor:
+        return _fast.conv(x, w, b, stride, pads, dilation, groups)
+
+    return run
 
 
 class _Valid:
@@ -843,14 +892,32 @@ def latency(graph: Any) -> int:
 
     Output ``m`` of the model (rate ``rho`` outputs per input) is final once input sample
     ``tau(m)`` arrived (:class:`Timing`); its own block ends at input
-    ``ceil((m + 1) / rho) - 1``; the latency is the largest difference.
+    ``ceil((m + 1) / rho) - 1``; the latency is the largest difference. The timing repeats
+    with the period ``P`` of the graph (the least common multiple of the denominators of the
+    nodes' rates, in input samples: the strides' product for an encoder): ``tau(m + P rho) =
+    tau(m) + P``. One whole period is scanned, and the next one checked to repeat it.
     """
     timing = Timing(graph)
     rho = graph.rate
+    period = 1
+    for n in graph.nodes:
+        r = getattr(n, "rate", None)
+        if isinstance(r, Fraction) and r:
+            period = math.lcm(period, r.denominator)
+    period = math.lcm(period, rho.denominator)
+    outputs = int(period * rho)  # outputs per period
+    if outputs > 1 << 20:
+        raise SpecError(
+            f"the streaming graph's timing repeats every {period} input samples ({outputs} outputs): "
+            "too long a period to compute its latency"
+        )
     start = int(4096 * rho) + 1
-    worst = None
-    for m in range(start, start + 64 * max(1, rho.denominator * rho.numerator)):
-        own = -(-(m + 1) * rho.denominator // rho.numerator) - 1
-        lag = timing.tau(m) - own
-        worst = lag if worst is None else max(worst, lag)
-    return int(worst or 0)
+    for _ in range(4):
+        lags = []
+        for m in range(start, start + outputs):
+            own = -(-(m + 1) * rho.denominator // rho.numerator) - 1
+            lags.append(timing.tau(m) - own)
+        if all(timing.tau(m + outputs) == timing.tau(m) + period for m in range(start, start + outputs)):
+            return int(max(lags))
+        start *= 4  # not yet in the steady state
+    raise SpecError(f"the streaming graph's timing does not settle into its period of {period} input samples")

@@ -203,7 +203,7 @@ class Streamer:
         g = self.graph
         self._engine = Engine(g)
         self.plan: Plan | None = lower(g, self.dtype, self.device)
-        self._versions = self._weight_versions()
+        self._slots = self._weight_slots()
         self.in_channels = int(g.in_shape[1]) if len(g.in_shape) > 1 else 1
         self.out_channels = int(g.out_shape[1]) if len(g.out_shape) > 2 else int(g.out_shape[-1])
         self.cond_channels = 0
@@ -226,13 +226,24 @@ class Streamer:
         self.state_names: list[str] = [self.plan.nodes[i].path for i in self.plan.convs] if self.plan else []
         self._steps_generic = 0
 
-    def _weight_versions(self) -> tuple[tuple[int, int], ...]:
-        return tuple((id(t), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
+    def _weight_slots(self) -> list[tuple[dict[str, Any], str, Tensor, int]]:
+        """Every parameter and buffer as (the dict that holds it, its name, the tensor, its
+        version), read once at build time so that the per-step check walks no module tree."""
+        slots = []
+        for m in self.model.modules():
+            for d in (m._parameters, m._buffers):
+                for name, t in d.items():
+                    if t is not None:
+                        slots.append((d, name, t, t._version))
+        return slots
 
     def _fresh(self) -> None:
         """Read the weights again when they changed in place (or were replaced)."""
-        if self._weight_versions() != self._versions:
-            self.refresh()
+        for d, name, t, version in self._slots:
+            u = d.get(name)
+            if u is not t or u._version != version:
+                self.refresh()
+                return
 
     def refresh(self) -> None:
         """Read the model's weights again; the streams' state is kept."""

@@ -155,3 +155,29 @@ def test_state_dict_of_the_generic_engine_round_trips() -> None:
     other = stream(nn.Sequential(nn.Conv1d(1, 1, 3, padding=1)).eval())
     with pytest.raises(SpecError, match="does not belong to this streaming plan"):
         other.load_state_dict(state)
+
+
+def test_latency_covers_every_phase_of_a_long_period() -> None:
+    """A causal encoder-decoder with hop 512 times its outputs with a period of 512 samples;
+    the latency is the worst lag over the whole period (an observed oracle: one sample at a
+    time, the input samples pushed minus the outputs returned), not over a shorter window:
+    here only phase 0 of each block waits for its own sample (lag 0; the other phases are
+    final before their time)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.ConstantPad1d((511, 0), 0.0),
+        nn.Conv1d(1, 2, 512, stride=512),
+        nn.ConvTranspose1d(2, 1, 512, stride=512),
+    ).eval()
+    s = stream(model, input_shape=(1, 1, 1024))
+    x = torch.randn(1, 1, 512 * 4)
+    emitted, worst, outs = 0, None, []
+    for t in range(x.shape[2]):
+        y = s.push(x[:, :, t : t + 1])
+        outs.append(y)
+        emitted += y.shape[2]
+        worst = (t + 1 - emitted) if worst is None else max(worst, t + 1 - emitted)
+    assert s.latency == worst
+    full = model(x)
+    got = torch.cat([*outs, s.flush()], dim=2)
+    torch.testing.assert_close(got, full, rtol=0, atol=1e-5)
