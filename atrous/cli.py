@@ -987,7 +987,8 @@ def cmd_plot(a: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES = ("analysis", "stream", "animations", "ops")
+#: the scripts ``benchmarks/bench_<name>.py`` that ``atrous bench <name>`` runs
+BENCHES = ("analysis", "stream", "stream_models", "animations", "ops", "playground")
 
 
 def run_child(cmd: Sequence[str], env: dict[str, str] | None = None, grace: float = 5.0) -> int:
@@ -1050,7 +1051,6 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None, grace: floa
     return code
 
 
-BENCHES = ("analysis", "stream", "animations", "ops")
 
 
 def cmd_bench(a: argparse.Namespace) -> int:

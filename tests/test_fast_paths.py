@@ -131,6 +131,48 @@ def test_subpixel_equals_native_forward_and_backward(xs, ws, bias, kw):
     _compare(_conv_t, "subpixel", x, w, b, **kw)
 
 
+@pytest.mark.parametrize("xs, ws, bias, kw", [c for c in T_CASES if len(c[0]) == 3])
+def test_gemm_transposed_equals_native_forward_and_backward(xs, ws, bias, kw):
+    x, w = _t(*xs), _t(*ws, seed=1)
+    b = _t(ws[1] * kw.get("groups", 1), seed=2) if bias else None
+    _compare(_conv_t, "gemm", x, w, b, **kw)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(stride=8, padding=4), dict(stride=3, padding=((2, 0),), groups=2, output_padding=1, dilation=2),
+     dict(stride=1, padding=((0, 3),), dilation=3)],
+)  # fmt: skip
+def test_gemm_transposed_float64_matches_pytorch_and_gradcheck(kw):
+    """Every stride / padding / output padding / dilation / groups case to float64 precision,
+    and autograd's numerical gradient."""
+    x = _t(2, 4, 5).double().requires_grad_()
+    w = _t(4, 3, 16 if kw["stride"] == 8 else 5, seed=1).double().requires_grad_()
+    b = _t(3 * kw.get("groups", 1), seed=2).double().requires_grad_()
+    ref = torch.nn.functional.conv_transpose1d(
+        x, w, b, kw["stride"], 0, 0, kw.get("groups", 1), kw.get("dilation", 1)
+    )  # the full output, cropped and extended by hand below
+    (lo, hi), op = (
+        (kw["padding"][0] if isinstance(kw["padding"], tuple) else (kw["padding"],) * 2),
+        kw.get("output_padding", 0),
+    )
+    o = ref.shape[2] - lo - hi + op
+    want = torch.cat([ref, b.reshape(1, -1, 1).expand(2, -1, max(0, lo + o - ref.shape[2]))], 2)[:, :, lo : lo + o]
+    torch.testing.assert_close(_conv_t("gemm", x, w, b, **kw), want, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *a: _conv_t("gemm", *a, **kw), (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_short_inputs_through_large_transposed_weights_take_the_gemm_route():
+    x, w = torch.randn(1, 512, 2), torch.randn(512, 256, 16)
+    with D.record() as seen:
+        y = AF.conv_transpose(x, w, None, stride=8, padding=4)
+    assert seen == ["gemm"]
+    torch.testing.assert_close(y, torch.nn.functional.conv_transpose1d(x, w, None, 8, 4), rtol=1e-5, atol=1e-4)
+    with D.record() as seen:
+        AF.conv_transpose(torch.randn(1, 512, 200), w, None, stride=8, padding=4)
+    assert seen == ["native"]  # a long input: PyTorch's own kernel
+
+
 GRADCHECK = [
     ("dw_direct", (2, 3, 6, 7), (3, 1, 3, 3), dict(padding=((2, 1), (7, 3)), dilation=(2, 3), groups=3)),
     ("dw_direct", (2, 3, 9), (3, 1, 2), dict(padding="causal", dilation=4, groups=3)),

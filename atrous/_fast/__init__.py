@@ -28,6 +28,10 @@ same function (float32 rounding aside) and is differentiable:
     1-d, dense, very long kernels: overlap-save FFT correlation.
 ``subpixel`` (transposed)
     One ordinary convolution per output phase, interleaved.
+``gemm`` (transposed, 1-d)
+    One matrix product of the input with every tap and an overlap-add: the rule for short
+    inputs through large weights (a streamed chunk through a vocoder's upsampler), where
+    PyTorch's CPU kernel costs tens of times the arithmetic.
 
 The package, one job per file:
 

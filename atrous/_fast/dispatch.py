@@ -241,7 +241,9 @@ def _route_t(
         return "native", None
     decision = STATE.decisions.get(key)
     if decision is None or (decision.timed and deterministic()):
-        decision = Decision("native", "rule")  # the rule: the sub-pixel form is never the default (BENCHMARKS.md)
+        # the rules: the GEMM form for short 1-d inputs through large weights; the sub-pixel form
+        # is never the default (BENCHMARKS.md)
+        decision = Decision("gemm" if rules.gemm_t_rule(x, weight) else "native", "rule")
         if STATE.autotune and not deterministic() and rules.subpixel_candidate(x, weight, bias, stride, dilation):
             xx, ww = x.detach(), weight.detach()
             bb = bias.detach() if bias is not None else None

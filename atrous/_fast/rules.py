@@ -16,9 +16,9 @@ from atrous._fast.routes.depthwise import is_depthwise
 from atrous._fast.routes.fold import FOLD2_MAX_FACTOR, FOLD2_MIN_FACTOR, fold_factor, fold_pad_factor, fold_plan
 from atrous._fast.routes.onednn import mkldnn_ok, slow_backend
 
-__all__ = ["RULES_VERSION", "rule", "subpixel_candidate"]
+__all__ = ["RULES_VERSION", "gemm_t_rule", "rule", "subpixel_candidate"]
 
-RULES_VERSION = 5  # bump when the rules change: autotune entries of older rules are stale
+RULES_VERSION = 6  # bump when the rules change: autotune entries of older rules are stale
 
 #: oneDNN's depthwise jit kernel refuses a W padding of 7 or more (and a padding wider than the
 #: dilated kernel) and PyTorch falls back to im2col + GEMM: 5-9x slower.
@@ -169,6 +169,26 @@ def rule(
         sure = measured and (weight.shape[0] >= DENSE_SURE_CHANNELS or (nd == 1 and big and pad_w >= ONE_D_SURE_PAD))
         return ("pad_w" if sure else "native"), candidates
     return "native", ()
+
+
+#: the 1-d transposed ``gemm`` route is the rule where the weight has at least this many
+#: elements and this many times the input's (measured on one core, float32, stride 2-8: PyTorch's
+#: CPU transposed kernel cost 11.9 ms for (512 -> 256, k 16, s 8) on 2 input samples, the GEMM
+#: form 0.9 ms; at 64 samples 7.8 ms against 6.0 ms; below these bounds the native call wins)
+GEMM_T_MIN_WEIGHT = 65536
+GEMM_T_MIN_RATIO = 32
+
+
+def gemm_t_rule(x: Tensor, weight: Tensor) -> bool:
+    """Whether a transposed convolution takes the ``gemm`` route by rule: 1-d, float, a weight
+    much larger than the input (a short chunk through a wide upsampler: streaming)."""
+    return (
+        x.dim() == 3
+        and x.dtype in (torch.float32, torch.float64)
+        and weight.dtype == x.dtype
+        and weight.numel() >= GEMM_T_MIN_WEIGHT
+        and weight.numel() >= GEMM_T_MIN_RATIO * x.numel()
+    )
 
 
 def subpixel_candidate(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Ints, dilation: Ints) -> bool:

@@ -31,7 +31,7 @@ from atrous._fast.cache import KeyedCache
 __all__ = ["ROUTES", "ROUTES_T", "STATE", "Decision", "Plan", "State", "deterministic", "force", "record", "reset"]
 
 ROUTES = ("native", "pad_w", "pad_all", "channels_last", "fold", "fold_pad", "onednn", "dw_direct", "taps", "fft")
-ROUTES_T = ("native", "subpixel")
+ROUTES_T = ("native", "subpixel", "gemm")
 
 #: entries per cache (decisions, call plans): many distinct shapes drop the oldest
 CACHE_SIZE = 4096

@@ -719,6 +719,34 @@ def valid_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Tensor]
     return _Valid(run, call)
 
 
+def _per_axis(value: Any, nd: int) -> tuple[int, ...] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * nd
+    if isinstance(value, (tuple, list)) and len(value) == nd and all(isinstance(i, int) for i in value):
+        return tuple(value)
+    return None
+
+
+def _fast_conv_transpose(order: list[Any], nd: int) -> Callable[[Tensor], Tensor] | None:
+    """The unpadded transposed call (no bias) by atrous's fast paths, where its weight is a
+    constant: on a short chunk through a large weight PyTorch's CPU kernel costs tens of times
+    the arithmetic (the ``gemm`` route)."""
+    _, weight, _, stride, padding, output_padding, groups, dilation = order
+    if not isinstance(weight, TensorRef) or weight.node is not None or weight.value is None:
+        return None
+    s, p, op, d = (_per_axis(v, nd) for v in (stride, padding, output_padding, dilation))
+    if s is None or p is None or op is None or d is None or not isinstance(groups, int):
+        return None
+    from atrous import _fast
+
+    w, pads = weight.value, tuple((i, i) for i in p)
+
+    def run(x: Tensor) -> Tensor:
+        return _fast.conv_transpose(x, w, None, s, pads, d, op, groups)
+
+    return run
+
+
 def _fast_conv(call: Call, args: list[Any], kwargs: dict[str, Any], nd: int) -> Callable[[Tensor], Tensor] | None:
     """A traced ``conv{1,2,3}d`` with constant weights as a call of atrous's fast paths (the same
     function by the route that is fastest for the chunk's shape: a chunk is short, where
@@ -734,14 +762,7 @@ def _fast_conv(call: Call, args: list[Any], kwargs: dict[str, Any], nd: int) -> 
     if bias is not None and (not isinstance(bias, TensorRef) or bias.node is not None or bias.value is None):
         return None
 
-    def per_axis(value: Any) -> tuple[int, ...] | None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return (value,) * nd
-        if isinstance(value, (tuple, list)) and len(value) == nd and all(isinstance(i, int) for i in value):
-            return tuple(value)
-        return None
-
-    stride, padding, dilation = per_axis(v[3]), per_axis(v[4]), per_axis(v[5])
+    stride, padding, dilation = _per_axis(v[3], nd), _per_axis(v[4], nd), _per_axis(v[5], nd)
     if stride is None or padding is None or dilation is None or not isinstance(v[6], int):
         return None
     from atrous import _fast
@@ -782,6 +803,9 @@ def transposed_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Te
     assert fn is not None
     order = [values[k] if values[k] is not None else default for k, default in zip(
         names, [None, None, None, 1, 0, 0, 1, 1], strict=True)]  # fmt: skip
+    fast = _fast_conv_transpose(order, nd)
+    if fast is not None:
+        return fast
 
     def run(x: Tensor) -> Tensor:
         return fn(*bind(order, {name: x}))

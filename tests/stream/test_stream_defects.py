@@ -18,7 +18,7 @@ def _full(model: nn.Module, x: torch.Tensor, **kw: torch.Tensor) -> torch.Tensor
         return model(x, **kw)
 
 
-def _streamed(s, x: torch.Tensor, **kw: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+def _streamed(s, x: torch.Tensor, **kw: torch.Tensor) -> torch.Tensor:
     parts = [s.push(x[:, :, :5], **kw), s.push(x[:, :, 5:6], **kw), s.push(x[:, :, 6:], **kw), s.flush()]
     return torch.cat(parts, 2)
 
@@ -141,7 +141,9 @@ def test_lookahead_models_refuse_step_and_masks_but_push() -> None:
 
 def test_state_dict_of_the_generic_engine_round_trips() -> None:
     torch.manual_seed(5)
-    model = nn.Sequential(nn.Conv1d(1, 2, 5, stride=2, padding=2), nn.ConvTranspose1d(2, 1, 4, stride=2, padding=1)).eval()
+    model = nn.Sequential(
+        nn.Conv1d(1, 2, 5, stride=2, padding=2), nn.ConvTranspose1d(2, 1, 4, stride=2, padding=1)
+    ).eval()
     s = stream(model)
     x = torch.randn(1, 1, 40)
     a = s.push(x[:, :, :17])

@@ -3,7 +3,7 @@
 Each route computes the same function as PyTorch's call (float32 rounding aside) and is
 differentiable. :data:`RUN` maps a route's name to its function ``(x, weight, bias, stride,
 pads, dilation, groups) -> Tensor``; :func:`why_not` says why a route cannot compute a call
-(``None`` where it can). The transposed routes (``native``, ``subpixel``) take
+(``None`` where it can). The transposed routes (``native``, ``subpixel``, ``gemm``) take
 ``output_padding`` before ``groups``.
 
 - :mod:`~atrous._fast.routes.native`: ``native``, ``channels_last`` (and the transposed native call)
@@ -14,6 +14,7 @@ pads, dilation, groups) -> Tensor``; :func:`why_not` says why a route cannot com
 - :mod:`~atrous._fast.routes.taps`: ``taps``
 - :mod:`~atrous._fast.routes.fft`: ``fft``
 - :mod:`~atrous._fast.routes.subpixel`: ``subpixel`` (transposed)
+- :mod:`~atrous._fast.routes.gemm_t`: ``gemm`` (transposed, 1-d)
 - :mod:`~atrous._fast.routes.backward`: PyTorch's backward formulas the routes share
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from atrous._fast.calls import Ints, Pads, out_sizes
-from atrous._fast.routes import depthwise, fft, fold, native, onednn, padded, subpixel, taps
+from atrous._fast.routes import depthwise, fft, fold, gemm_t, native, onednn, padded, subpixel, taps
 
 __all__ = ["RUN", "RUN_T", "RunFn", "why_not", "why_not_t"]
 
@@ -43,7 +44,7 @@ RUN: dict[str, RunFn] = {
     "taps": taps.run,
     "fft": fft.run,
 }
-RUN_T = {"native": native.run_t, "subpixel": subpixel.run}
+RUN_T = {"native": native.run_t, "subpixel": subpixel.run, "gemm": gemm_t.run}
 
 #: each route's own conditions (after the common checks of :func:`why_not`)
 _WHY_NOT: dict[str, WhyNotFn | None] = {
@@ -83,4 +84,6 @@ def why_not_t(route: str, x: Tensor, weight: Tensor, stride: Ints, dilation: Int
         return None
     if route == "subpixel":
         return subpixel.why_not(x, weight, stride, dilation)
+    if route == "gemm":
+        return gemm_t.why_not(x, weight, stride, dilation)
     return f"unknown transposed route {route!r}"
