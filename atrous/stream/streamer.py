@@ -204,6 +204,7 @@ class Streamer:
         self._engine = Engine(g)
         self.plan: Plan | None = lower(g, self.dtype, self.device)
         self._slots = self._weight_slots()
+        self._same = self._same_weights()
         self.in_channels = int(g.in_shape[1]) if len(g.in_shape) > 1 else 1
         self.out_channels = int(g.out_shape[1]) if len(g.out_shape) > 2 else int(g.out_shape[-1])
         self.cond_channels = 0
@@ -237,13 +238,22 @@ class Streamer:
                         slots.append((d, name, t, t._version))
         return slots
 
+    def _same_weights(self) -> Any:
+        """A function that says whether every parameter and buffer is still the tensor read at
+        build time, at the same version: one generated expression (it runs at every step)."""
+        env: dict[str, Any] = {}
+        terms = []
+        for i, (d, name, t, version) in enumerate(self._slots):
+            env[f"d{i}"], env[f"t{i}"], env[f"n{i}"] = d, t, name
+            terms.append(f"d{i}.get(n{i}) is t{i} and t{i}._version == {version}")
+        src = "def same():\n    return " + (" and ".join(terms) or "True") + "\n"
+        exec(compile(src, "<atrous.stream weight check>", "exec"), env)
+        return env["same"]
+
     def _fresh(self) -> None:
         """Read the weights again when they changed in place (or were replaced)."""
-        for d, name, t, version in self._slots:
-            u = d.get(name)
-            if u is not t or u._version != version:
-                self.refresh()
-                return
+        if not self._same():
+            self.refresh()
 
     def refresh(self) -> None:
         """Read the model's weights again; the streams' state is kept."""
