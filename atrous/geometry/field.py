@@ -620,6 +620,16 @@ class Alignment:
         return len(set(self.jumps)) == 1 and len(set(self.centres)) == 1
 
     @property
+    def edge_aligned(self) -> bool:
+        """True when all branches share jump and their fields end (or start) at the same input
+        position: a causal residual (the present sample and its past) is aligned this way."""
+        if len(set(self.jumps)) != 1:
+            return False
+        ends = {c + Fraction(n - 1, 2) for c, n in zip(self.centres, self.sizes, strict=True)}
+        starts = {c - Fraction(n - 1, 2) for c, n in zip(self.centres, self.sizes, strict=True)}
+        return len(ends) == 1 or len(starts) == 1
+
+    @property
     def offsets(self) -> tuple[Fraction, ...]:
         """Centre of each branch minus the centre of the first, in input positions."""
         return tuple(c - self.centres[0] for c in self.centres)
