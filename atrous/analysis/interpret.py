@@ -329,7 +329,7 @@ class Interpreter:
         if not merged.alignment.aligned:
             text = f"axis {axis}: {merged.alignment.describe()}"
             node.alignment.append(text)
-            if not merged.alignment.edge_aligned:  # (a causal residual shares its last position: no warning)
+            if not merged.alignment.causal:  # (a causal residual: both end at the present sample, no warning)
                 self.misaligned.append(f"{node.name} {text}")
         if merged.field is None:
             return None, f"{node.name}: branches with different jumps cannot be merged into one field"

@@ -620,14 +620,13 @@ class Alignment:
         return len(set(self.jumps)) == 1 and len(set(self.centres)) == 1
 
     @property
-    def edge_aligned(self) -> bool:
-        """True when all branches share jump and their fields end (or start) at the same input
-        position: a causal residual (the present sample and its past) is aligned this way."""
+    def causal(self) -> bool:
+        """True when all branches share jump and every branch's field of output 0 ends at input
+        position 0, its own present sample: a causal residual (the present and its past) is
+        aligned this way although the centres differ."""
         if len(set(self.jumps)) != 1:
             return False
-        ends = {c + Fraction(n - 1, 2) for c, n in zip(self.centres, self.sizes, strict=True)}
-        starts = {c - Fraction(n - 1, 2) for c, n in zip(self.centres, self.sizes, strict=True)}
-        return len(ends) == 1 or len(starts) == 1
+        return all(c + Fraction(n - 1, 2) == 0 for c, n in zip(self.centres, self.sizes, strict=True))
 
     @property
     def offsets(self) -> tuple[Fraction, ...]:
