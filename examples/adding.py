@@ -15,7 +15,6 @@ paper's ``add_test.py`` (Adam, lr 4e-3, batch 32, no gradient clipping, 50,000 t
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 from atrous.datasets.sequence import adding_problem
-from atrous.nn import TCN
 
 PAPER = {"tcn": 5.8e-5, "lstm": 0.164}
 CHANCE = 1 / 6  # predicting 1 always: Var(U1 + U2)
@@ -38,57 +36,21 @@ QUICK |= {"kernel_size": 4, "eval_every": 4}
 
 
 def build_parser():
-    p = common.parser(__doc__.splitlines()[0])
-    pi, pf = common.positive_int, common.positive_float
-    p.add_argument("--seq-length", type=pi("--seq-length"), help="T (default 600; 50 with --quick)")
-    p.add_argument("--train-size", type=pi("--train-size"), help="training sequences (default 50000)")
-    p.add_argument("--test-size", type=pi("--test-size"), help="test sequences (default 1000)")
-    p.add_argument("--epochs", type=pi("--epochs"), help="epochs (default 2; the paper trains longer)")
-    p.add_argument("--batch-size", type=pi("--batch-size"), default=32, help="global batch (default 32)")
-    p.add_argument("--lr", type=pf("--lr"), default=4e-3, help="Adam learning rate (default 4e-3)")
-    p.add_argument("--clip", type=float, default=-1.0, help="gradient-norm clip, <= 0: none (default: none)")
-    p.add_argument("--model", choices=["tcn", "lstm", "both"], default="both", help="what to train (default both)")
-    p.add_argument("--levels", type=pi("--levels"), help="TCN blocks (default 8)")
-    p.add_argument("--channels", type=pi("--channels"), help="TCN width (default 24)")
-    p.add_argument("--kernel-size", type=pi("--kernel-size"), help="TCN kernel size (default 8)")
-    p.add_argument("--lstm-hidden", type=pi("--lstm-hidden"), help="LSTM width (default: parameters as the TCN's)")
-    p.add_argument("--eval-every", type=pi("--eval-every"), help="batches between test evaluations (default 100)")
+    p = sc.sequence_parser(
+        __doc__.splitlines()[0], FULL, lr=4e-3, clip=-1.0, epochs_help="epochs (default 2; the paper trains longer)"
+    )
+    p.add_argument("--seq-length", type=common.positive_int("--seq-length"), help="T (default 600; 50 with --quick)")
     return p
 
 
 def main(argv=None) -> int:
-    p = build_parser()
-    args = common.parse(p, argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    dist = common.distributed(args.device)
-    if args.batch_size % dist.world:
-        p.error(f"--batch-size {args.batch_size} must be divisible by the {dist.world} processes")
-    if args.train_size < args.batch_size:
-        p.error(f"--train-size {args.train_size} must be at least --batch-size {args.batch_size}")
-    t0 = time.perf_counter()
+    args, dist = sc.parse_sequence_args(build_parser(), argv, FULL, QUICK)
     T = args.seq_length
-    x_train, y_train = adding_problem(args.train_size, T, seed=args.seed)
-    x_test, y_test = adding_problem(args.test_size, T, seed=args.seed + 1)
-    data = (x_train, y_train, x_test, y_test)
 
-    common.seed_everything(args.seed)
-    tcn = TCN(2, [args.channels] * args.levels, kernel_size=args.kernel_size, dropout=0.0)
-    rf = sc.receptive_field(tcn, 2, T)
-    models = {"tcn": sc.TCNHead(tcn, 1, per_step=False)}
-    n_tcn = common.count_parameters(models["tcn"])
-    hidden = args.lstm_hidden or sc.matched_hidden(n_tcn, 2, 1)
-    common.seed_everything(args.seed)
-    models["lstm"] = sc.LSTMHead(2, hidden, 1, per_step=False)
-    params = {k: common.count_parameters(m) for k, m in models.items()}
-    if dist.main:
-        print(
-            f"adding problem T={T}: TCN {params['tcn']} parameters, receptive field {rf['layer']} "
-            f"(analyze: {rf['analyze']}); LSTM hidden {hidden}, {params['lstm']} parameters",
-            flush=True,
-        )
-    wanted = ["tcn", "lstm"] if args.model == "both" else [args.model]
+    def data(seed):
+        x_train, y_train = adding_problem(args.train_size, T, seed=seed)
+        x_test, y_test = adding_problem(args.test_size, T, seed=seed + 1)
+        return x_train, y_train, x_test, y_test
 
     def loss_sum(out, y):
         return F.mse_loss(out, y, reduction="sum")
@@ -96,99 +58,30 @@ def main(argv=None) -> int:
     def no_metric(out, y):
         return torch.zeros(())
 
-    curves: dict[str, sc.Curves] = {}
-    for key in wanted:
-        common.seed_everything(args.seed)
-        curves[key] = sc.train(
-            models[key],
-            data,
-            loss=F.mse_loss,
-            loss_sum=loss_sum,
-            metric_sum=no_metric,
-            optimizer=torch.optim.Adam,
-            lr=args.lr,
-            clip=args.clip,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            dist=dist,
-            name=key,
-        )
-
-    per_epoch = args.train_size // args.batch_size
-    header, rows = table(curves, params)
-    fig = sc.curve_figure(
-        curves,
-        ylabel="test MSE (last step)",
-        paper={k: PAPER[k] for k in wanted},
-        chance=CHANCE,
-        chance_label="predict 1 always (1/6)",
-        batches_per_epoch=per_epoch,
-        title=f"Adding problem, T = {T}",
-    )
-    text = describe(args, dist, rf, params, hidden, curves, per_epoch)
-    common.save(
-        args,
-        dist,
-        script=__file__,
+    task = sc.Task(
         name="adding",
         title="Adding problem: dilated TCN vs LSTM (Bai et al. 2018)",
-        text=text,
-        header=header,
-        rows=rows,
-        figures=[("curves.png", fig, f"Test MSE while training, T = {T}; dashed: the paper's final values")],
-        data={
-            "seq_length": T,
-            "train_size": args.train_size,
-            "test_size": args.test_size,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "clip": args.clip,
-            "epochs": args.epochs,
-            "batches_per_epoch": per_epoch,
-            "eval_every": args.eval_every,
-            "receptive_field": rf,
-            "covers_sequence": rf["layer"] >= T,
-            "parameters": params,
-            "lstm_hidden": hidden,
-            "paper": PAPER,
-            "chance_mse": CHANCE,
-            "curves": {k: cv.as_dict() for k, cv in curves.items()},
-        },
-        started=t0,
+        script=__file__,
+        in_channels=2,
+        outputs=1,
+        per_step=False,
+        length=T,
+        data=data,
+        loss=F.mse_loss,
+        loss_sum=loss_sum,
+        metric_sum=no_metric,
+        optimizer=torch.optim.Adam,
+        paper=PAPER,
+        ylabel="test MSE (last step)",
+        chance=CHANCE,
+        chance_label="predict 1 always (1/6)",
+        caption=f"Test MSE while training, T = {T}; dashed: the paper's final values",
+        describe=lambda r: describe(r.args, dist, r.rf, r.params, r.hidden, r.curves, r.per_epoch),
+        extra={"seq_length": T, "chance_mse": CHANCE},
     )
+    sc.run(task, args, dist)
     common.finish(dist)
     return 0
-
-
-def table(curves: dict[str, sc.Curves], params: dict[str, int]) -> tuple[list[str], list[list]]:
-    """The summary table: one row per model."""
-    header = [
-        "model",
-        "parameters",
-        "batches",
-        "test MSE before training",
-        "test MSE after each epoch",
-        "best test MSE",
-        "paper (final)",
-        "ms / batch",
-    ]
-    rows = []
-    for key, cv in curves.items():
-        rows.append(
-            [
-                key.upper(),
-                params[key],
-                cv.batches[-1],
-                common.fmt(cv.loss[0]),
-                ", ".join(common.fmt(v) for v in cv.epoch_loss),
-                common.fmt(min(cv.loss)),
-                common.fmt(PAPER[key]),
-                round(cv.seconds_per_batch * 1000, 1),
-            ]
-        )
-    return header, rows
 
 
 def describe(args, dist, rf, params, hidden, curves, per_epoch) -> str:

@@ -32,10 +32,14 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from atrous.viz.report import EXAMPLE_ORDER
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "docs" / "results"
 RESULTS_MD = ROOT / "docs" / "RESULTS.md"
 QUICK_DIR = ROOT / "build" / "examples"
+RECORDED_ENV = ("ATROUS_DETERMINISTIC",)
+"""Environment variables that change what a run computes: a recorded command starts with those set."""
 
 
 def positive_int(name: str) -> Callable[[str], int]:
@@ -213,7 +217,8 @@ def command(args: argparse.Namespace, script: str, dist: Dist) -> str:
             continue
         cleaned.append(a)
     prefix = f"torchrun --nproc_per_node {dist.world} " if dist.world > 1 else "python "
-    return prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
+    env = "".join(f"{k}={shlex.quote(os.environ[k])} " for k in RECORDED_ENV if os.environ.get(k))
+    return env + prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
 
 
 def save(
@@ -227,14 +232,16 @@ def save(
     header: Sequence[str],
     rows: Sequence[Sequence[Any]],
     figures: Sequence[tuple[str, Any, str]] = (),
+    audio: Sequence[tuple[str, Any, int, str]] = (),
     data: dict[str, Any] | None = None,
     started: float,
 ) -> Path | None:
     """Write ``<out>/<name>.json`` and ``<out>/<name>/<file>.png`` (rank 0 only).
 
-    ``figures`` are ``(file name, matplotlib Figure, caption)``; ``text`` is a paragraph of
-    Markdown (backticks for code); ``rows`` the summary table. A run writing into
-    ``docs/results`` also regenerates ``docs/RESULTS.md``.
+    ``figures`` are ``(file name, matplotlib Figure, caption)``; ``audio`` are ``(file name,
+    float waveform in [-1, 1], sampling rate, caption)``, written as 16-bit PCM WAV files;
+    ``text`` is a paragraph of Markdown (backticks for code); ``rows`` the summary table. A run
+    writing into ``docs/results`` also regenerates ``docs/RESULTS.md``.
     """
     if not dist.main:
         return None
@@ -250,6 +257,12 @@ def save(
         fig.savefig(folder / file, dpi=110, bbox_inches="tight")
         plt.close(fig)
         listed.append({"file": f"{name}/{file}", "caption": caption})
+    sounds = []
+    for file, wave, rate, caption in audio:
+        if not file.endswith(".wav"):
+            raise ValueError(f"audio file names end in .wav, got {file!r}")
+        write_wav(folder / file, wave, rate)
+        sounds.append({"file": f"{name}/{file}", "caption": caption, "rate": int(rate)})
     record = {
         "name": name,
         "title": title,
@@ -264,6 +277,7 @@ def save(
         "header": list(header),
         "rows": [[_plain(c) for c in r] for r in rows],
         "figures": listed,
+        **({"audio": sounds} if sounds else {}),
         "data": _plain(data or {}),
     }
     path = out / f"{name}.json"
@@ -273,6 +287,15 @@ def save(
     if out.resolve() == RESULTS_DIR.resolve():
         write_results_md(RESULTS_DIR, RESULTS_MD)
     print(f"{title}: wrote {path}")
+    return path
+
+
+def write_wav(path: Path, wave: Any, rate: int) -> Path:
+    """A mono 16-bit PCM WAV file of ``wave`` (floats in [-1, 1], clipped)."""
+    from scipy.io import wavfile
+
+    x = np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0)
+    wavfile.write(path, int(rate), np.round(x * 32767).astype(np.int16))
     return path
 
 
@@ -293,7 +316,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-ORDER = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
+ORDER = list(EXAMPLE_ORDER)
 
 INTRO = """# Results of the examples
 
@@ -323,6 +346,10 @@ def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.pare
             parts.append("")
         for f in r["figures"]:
             parts.append(f"![{f['caption']}]({prefix}{f['file']})  \n*{f['caption']}*\n")
+        for a in r.get("audio", []):
+            parts.append(f"Audio: [{a['file'].split('/')[-1]}]({prefix}{a['file']}), {a['caption']}  ")
+        if r.get("audio"):
+            parts.append("")
     return "\n".join(parts)
 
 

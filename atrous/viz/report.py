@@ -549,6 +549,20 @@ def build_report(
     return index
 
 
+EXAMPLE_ORDER = (
+    "adding",
+    "copy_memory",
+    "attention",
+    "genomics",
+    "objects",
+    "gridding",
+    "rhythm",
+    "upsampling",
+    "speech",
+)
+"""The order of the example sections (``examples/common.py`` writes docs/RESULTS.md in it too)."""
+
+
 def example_records(folder: str | Path) -> list[dict[str, Any]]:
     """The example results in ``folder`` (``<name>.json`` files), in the examples' order."""
     import json
@@ -570,7 +584,7 @@ def example_records(folder: str | Path) -> list[dict[str, Any]]:
         records.append(record)
     if not records:
         raise SpecError(f"examples folder {str(root)!r} holds no results (<name>.json); run an example first")
-    order = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
+    order = EXAMPLE_ORDER
     records.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["name"]))
     return records
 
@@ -604,6 +618,18 @@ def _example_section(b: _Builder, record: dict[str, Any], root: Path) -> Section
         dest, rel = b.asset(name)
         shutil.copyfile(src, dest)
         s.figure(rel, f["caption"])
+    for a in record.get("audio", []):
+        src = root / a["file"]
+        if not src.is_file():
+            s.text(f"(audio {html.escape(a['file'])} is missing from {html.escape(str(root))})")
+            continue
+        dest, rel = b.asset("example_" + a["file"].replace("/", "_"))
+        shutil.copyfile(src, dest)
+        s.blocks.append(
+            f'<figure><audio controls preload="none" src="{html.escape(rel)}"></audio>'
+            f'<figcaption><a href="{html.escape(rel)}">{html.escape(a["file"].split("/")[-1])}</a>: '
+            f"{html.escape(a['caption'])}</figcaption></figure>"
+        )
     mode = "" if record.get("mode", "full") == "full" else f" ({html.escape(str(record['mode']))} run)"
     s.text(
         f"Produced by <code>{html.escape(record['command'])}</code>{mode}"
