@@ -30,22 +30,47 @@ PAPER = {"tcn": 5.8e-5, "lstm": 0.164}
 CHANCE = 1 / 6  # predicting 1 always: Var(U1 + U2)
 
 FULL = {"seq_length": 600, "train_size": 50_000, "test_size": 1000, "epochs": 2, "levels": 8, "channels": 24}
-FULL |= {"kernel_size": 8, "eval_every": 100}
+FULL |= {"kernel_size": 8, "eval_every": 100, "seeds": [0, 1, 2, 3, 4], "warmup_length": 100, "warmup_batches": 1500}
 QUICK = {"seq_length": 50, "train_size": 256, "test_size": 64, "epochs": 2, "levels": 4, "channels": 8}
-QUICK |= {"kernel_size": 4, "eval_every": 4}
+QUICK |= {"kernel_size": 4, "eval_every": 4, "seeds": [0], "warmup_length": 10, "warmup_batches": 8}
 
 
 def build_parser():
     p = sc.sequence_parser(
-        __doc__.splitlines()[0], FULL, lr=4e-3, clip=-1.0, epochs_help="epochs (default 2; the paper trains longer)"
+        __doc__.splitlines()[0], FULL, lr=2e-3, clip=1.0, epochs_help="epochs at T after the warm-up (default 2)"
     )
-    p.add_argument("--seq-length", type=common.positive_int("--seq-length"), help="T (default 600; 50 with --quick)")
+    pi = common.positive_int
+    p.add_argument("--seq-length", type=pi("--seq-length"), help="T (default 600; 50 with --quick)")
+    p.add_argument("--seeds", type=int, nargs="+", help="TCN runs, one per seed (default 0 1 2 3 4; 0 with --quick)")
+    p.add_argument("--warmup-length", type=pi("--warmup-length"), help="T of the warm-up sequences (default 100)")
+    p.add_argument(
+        "--warmup-batches", type=int, help="batches on the warm-up sequences before T (default 1500; 0: none)"
+    )
+    p.add_argument("--decay", type=float, default=0.1, help="lr factor in the last epoch (default 0.1; 1: constant lr)")
+    p.add_argument("--control", action="store_true", help="with --quick: also the run without the warm-up")
     return p
 
 
 def main(argv=None) -> int:
-    args, dist = sc.parse_sequence_args(build_parser(), argv, FULL, QUICK)
+    p = build_parser()
+    args, dist = sc.parse_sequence_args(p, argv, FULL, QUICK)
     T = args.seq_length
+    if any(s < 0 for s in args.seeds):
+        p.error(f"--seeds must be integers >= 0, got {args.seeds}")
+    if args.warmup_batches < 0:
+        p.error(f"--warmup-batches must be >= 0, got {args.warmup_batches}")
+    if args.warmup_length < 2:
+        p.error(f"--warmup-length must be at least 2 (two marked positions), got {args.warmup_length}")
+    if not 0 < args.decay <= 1:
+        p.error(f"--decay must be in (0, 1], got {args.decay}")
+    per_epoch = args.train_size // args.batch_size
+    last_epoch = args.warmup_batches + per_epoch * (args.epochs - 1)
+
+    def schedule(batch):
+        return args.decay if args.epochs > 1 and batch >= last_epoch else 1.0
+
+    def warmup(seed):
+        return adding_problem(args.train_size, args.warmup_length, seed=seed)
 
     def data(seed):
         x_train, y_train = adding_problem(args.train_size, T, seed=seed)
@@ -76,86 +101,167 @@ def main(argv=None) -> int:
         chance=CHANCE,
         chance_label="predict 1 always (1/6)",
         caption=f"Test MSE while training, T = {T}; dashed: the paper's final values",
-        describe=lambda r: describe(r.args, dist, r.rf, r.params, r.hidden, r.curves, r.per_epoch),
-        extra={"seq_length": T, "chance_mse": CHANCE},
+        describe=describe,
+        figures=sensitivity_figure,
+        control=not args.quick or args.control,
+        lr_schedule=schedule,
+        warmup_data=warmup,
+        warmup_batches=args.warmup_batches,
+        extra={
+            "seq_length": T,
+            "chance_mse": CHANCE,
+            "warmup_length": args.warmup_length,
+            "warmup_batches": args.warmup_batches,
+            "decay": args.decay,
+            "warmup_label": f"warm-up: T = {args.warmup_length}",
+        },
     )
     sc.run(task, args, dist)
     common.finish(dist)
     return 0
 
 
-def describe(args, dist, rf, params, hidden, curves, per_epoch) -> str:
-    T = args.seq_length
-    parts = [
-        f"Adding problem with T = {T}: {args.train_size:,} training and {args.test_size:,} test sequences from "
-        f"`atrous.datasets.sequence.adding_problem` (the paper's generator), batch {args.batch_size}, Adam lr "
-        f"{args.lr:g}, "
-        + (f"gradient clip {args.clip:g}" if args.clip > 0 else "no gradient clipping")
-        + f" (the defaults of the paper's `add_test.py`), {args.epochs} epoch(s) = {per_epoch * args.epochs:,} "
-        f"batches per model, test MSE every {args.eval_every} batches. "
-        f"The TCN is `atrous.nn.TCN(2, [{args.channels}] * {args.levels}, kernel_size={args.kernel_size}, "
-        f"dropout=0)` + a linear head on the last step ({params['tcn']:,} parameters); its receptive field is "
-        f"{rf['layer']} steps (`atrous.analyze` of the traced network: {rf['analyze']}), "
-        + ("which covers" if rf["layer"] >= T else "which does NOT cover")
-        + f" the {T} steps. The baseline is a one-layer LSTM with {hidden} hidden units + linear head "
-        f"({params['lstm']:,} parameters), trained with the same optimiser settings."
-    ]
-    results = []
-    for key, cv in curves.items():
-        results.append(
-            f"{key.upper()}: test MSE {common.fmt(cv.loss[0])} before training, {common.fmt(cv.loss[-1])} at the end "
-            f"(best {common.fmt(min(cv.loss))}; paper {PAPER[key]:g})"
-        )
-    parts.append(sc.INIT_NOTE)
-    parts.append("Results: " + "; ".join(results) + ".")
-    if not args.quick:
-        parts.append(comparison(curves, per_epoch, args.epochs))
-    else:
-        parts.append("This was a quick run (tiny sizes); its numbers are not comparable with the paper's.")
-    return " ".join(parts)
+def _first_below(cv, level):
+    return next((b for b, lo in zip(cv.batches, cv.loss) if lo <= level), None)
 
 
-PLATEAU = (
-    ": it stayed on the plateau of predicting the mean. The paper's own code shows the same: locuslab/TCN issue 30 "
-    "reports that `add_test.py` with its defaults (T = 400) sits at about 0.167 and does not converge for the default "
-    "seed, while other seeds converge."
+def sensitivity_figure(r):
+    """Why the plateau: how strongly the last output reads the mask s steps back, before and after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = probe(r.task.length)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    shown = [("at initialisation", r.initial, "#999999")]
+    for key in r.curves:
+        if sc.model_of(key) == "tcn" and r.models.get(key) is not None:
+            shown.append((f"{sc.label_of(key)}, trained", r.models[key], "#0072B2"))
+            break
+    control = next((k for k in r.curves if "no warm-up" in k), None)
+    if control:
+        shown.append((f"{sc.label_of(control)}, trained", r.models[control], "#D55E00"))
+    for label, model, color in shown:
+        sens = sc.sensitivity(model, x)[1].numpy()  # channel 1: the mask
+        ax.plot(range(len(sens)), sens, color=color, lw=1.4, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("steps s before the last one")
+    ax.set_ylabel("mean |d output / d mask[T-1-s]|")
+    ax.set_title(f"What the TCN's output reads, T = {r.task.length}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return [("sensitivity.png", fig, SENS_CAPTION)]
+
+
+SENS_CAPTION = (
+    "How strongly the TCN's output reads the mask s steps back (mean absolute gradient over 64 sequences), at "
+    "initialisation and after training"
 )
 
 
-def comparison(curves, per_epoch, epochs) -> str:
-    out = []
-    if "tcn" in curves:
-        cv = curves["tcn"]
-        below = [b for b, lo in zip(cv.batches, cv.loss) if lo < 0.01]
-        if below:
-            out.append(
-                f"The TCN fell below MSE 0.01 (a 17th of the 1/6 scored by always predicting 1) after {below[0]:,} batches."
+def probe(T):
+    """64 sequences (their own seed) on which the sensitivity is measured."""
+    return adding_problem(64, T, seed=999_999)[0]
+
+
+def describe(r) -> str:
+    args, rf, params, hidden, curves, per_epoch = r.args, r.rf, r.params, r.hidden, r.curves, r.per_epoch
+    T = args.seq_length
+    warm = args.warmup_batches
+    recipe = (
+        f"Adam, lr {args.lr:g}, batch {args.batch_size}, "
+        + (f"gradient-norm clip {args.clip:g}" if args.clip > 0 else "no gradient clipping")
+        + ", dropout 0, PyTorch's default initialisation with weight normalisation (what the paper's code runs: "
+        "its N(0, 0.01) for the convolutions is overwritten by weight normalisation, locuslab/TCN issue 1); "
+        + (
+            f"first {warm:,} batches on sequences of length {args.warmup_length} (the same generator), then "
+            if warm
+            else ""
+        )
+        + f"{args.epochs} epoch(s) at T = {T} ({per_epoch * args.epochs:,} batches)"
+        + (f", the last one at lr x {args.decay:g}" if args.epochs > 1 and args.decay < 1 else "")
+    )
+    parts = [
+        f"Adding problem with T = {T}: {args.train_size:,} training and {args.test_size:,} test sequences from "
+        "`atrous.datasets.sequence.adding_problem` (the paper's generator; each seed draws its own). "
+        f"The TCN is the paper's: `atrous.nn.TCN(2, [{args.channels}] * {args.levels}, kernel_size="
+        f"{args.kernel_size}, dropout=0)` + a linear head on the last step ({params['tcn']:,} parameters), receptive "
+        f"field {rf['layer']} steps (`atrous.analyze` of the traced network: {rf['analyze']}), "
+        + ("which covers" if rf["layer"] >= T else "which does NOT cover")
+        + f" the {T} steps. The baseline is a one-layer LSTM with {hidden} hidden units + linear head "
+        f"({params['lstm']:,} parameters), trained the same way. Recipe: {recipe}. Test MSE every "
+        f"{args.eval_every} batches, always on T = {T}."
+    ]
+    sens = sc.sensitivity(r.initial, probe(T))[1] if r.initial is not None else None
+    if sens is not None:
+        k = max(1, T // 6)
+        near, far = float(sens[:k].mean()), float(sens[-k:].mean())
+        parts.append(
+            f"Why the TCN sits on the plateau of predicting the mean (MSE 1/6): at initialisation its output reads the "
+            f"mask of the last {k} steps with a mean gradient of {near:.2g} and that of the first {k} steps with "
+            f"{far:.2g}, {near / far:.2g} times less (figure 'sensitivity'): PyTorch's default filters (norm 1/sqrt(3) "
+            "per output channel) make every convolution path contractive, and the residual shortcuts, the strongest "
+            "paths, do not move information in time. To leave the mean the network must form mask x value at the "
+            f"two marked steps and sum it over all {T}; with T = {T} nearly every mark is far back, the gradient "
+            "towards that solution is weak, and the loss stays flat (the paper's own code shows the same plateau, "
+            "seed-dependent: locuslab/TCN issue 30). On short sequences the marks are near and the gradient strong; "
+            "what the TCN learns there (mask x value, summed) carries over to the long sequences, where the far taps "
+            "then get a strong gradient too."
+        )
+    tcn_keys = [k for k in curves if sc.model_of(k) == "tcn" and "no warm-up" not in k]
+    results = []
+    for key in tcn_keys + [k for k in curves if k not in tcn_keys]:
+        cv = curves[key]
+        b01, b4 = _first_below(cv, 0.01), _first_below(cv, 1e-4)
+        results.append(
+            f"{sc.label_of(key)}: final {common.fmt(cv.loss[-1])}, best {common.fmt(min(cv.loss))}"
+            + (f", below 0.01 after {b01:,} batches" if b01 is not None else ", never below 0.01")
+            + (f", at most 1e-4 after {b4:,}" if b4 is not None else "")
+        )
+    parts.append("Results (test MSE): " + "; ".join(results) + ".")
+    if args.quick:
+        parts.append("This was a quick run (tiny sizes); its numbers are not comparable with the paper's.")
+        return " ".join(parts)
+    hit = [k for k in tcn_keys if curves[k].loss[-1] <= 1e-4]
+    if len(tcn_keys) > 1:
+        parts.append(
+            f"{len(hit)} of {len(tcn_keys)} seeds end at test MSE <= 1e-4 (paper: 5.8e-5), "
+            + ("the goal of at least 3 of 5 is met." if len(hit) >= 3 else "short of the goal of 3 of 5.")
+        )
+    else:
+        cv = curves[tcn_keys[0]]
+        parts.append(
+            f"The TCN ends at {common.fmt(cv.loss[-1])}, "
+            + ("at or below" if cv.loss[-1] <= 1e-4 else "above")
+            + " the goal of 1e-4 (paper: 5.8e-5)."
+        )
+    control = next((k for k in curves if "no warm-up" in k), None)
+    if control:
+        cv = curves[control]
+        parts.append(
+            f"The control, {sc.label_of(control)} (the same {warm + per_epoch * args.epochs:,} batches and schedule, "
+            f"all on T = {T}), "
+            + (
+                f"stayed on the plateau: {common.fmt(cv.loss[-1])} at the end."
+                if cv.loss[-1] > 0.1
+                else f"ended at {common.fmt(cv.loss[-1])}."
             )
-        else:
-            out.append("The TCN did not get below MSE 0.01 within this run" + (PLATEAU if cv.loss[-1] < 0.2 else "."))
-        ratio = cv.loss[-1] / PAPER["tcn"]
-        if ratio <= 1.5:
-            out.append(f"Its final {common.fmt(cv.loss[-1])} matches or beats the paper's 5.8e-5.")
-        else:
-            out.append(
-                f"Its final {common.fmt(cv.loss[-1])} is {ratio:.3g} times the paper's 5.8e-5; this CPU run trained "
-                f"{epochs} epoch(s) ({per_epoch * epochs:,} batches), the paper's code 10 epochs by default."
-            )
+        )
     if "lstm" in curves:
         cv = curves["lstm"]
-        if 0.1 < cv.loss[-1] < 0.2:
-            out.append(
-                f"The LSTM stayed near the 1/6 = 0.167 of predicting the mean ({common.fmt(cv.loss[-1])} at the end), "
-                "as in the paper (0.164): it did not learn to pick out the two marked values."
+        if cv.loss[-1] > 0.1:
+            parts.append(
+                f"The LSTM, trained the same way (warm-up included), ended at {common.fmt(cv.loss[-1])}, near the 1/6 "
+                "of predicting the mean, as in the paper (0.164)."
             )
-        elif cv.loss[-1] >= 0.2:
-            out.append(f"The LSTM ended at {common.fmt(cv.loss[-1])}, above the 1/6 of predicting the mean.")
         else:
-            out.append(
-                f"The LSTM got below the 1/6 of predicting the mean, to {common.fmt(cv.loss[-1])}, better than the "
-                "paper's 0.164."
+            parts.append(
+                f"The LSTM, trained the same way (warm-up included), got below the mean's 1/6, to "
+                f"{common.fmt(cv.loss[-1])} (the paper's LSTM, trained on T = 600 only: 0.164)."
             )
-    return " ".join(out)
+    return " ".join(parts)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the paper's numbers and the text.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -100,6 +101,8 @@ class Curves:
     train_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     seconds_per_batch: float = 0.0
+    warmup_batches: int = 0
+    warmup_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return {
@@ -112,6 +115,11 @@ class Curves:
             "train_loss": self.train_loss,
             "train_seconds": round(self.seconds, 1),
             "seconds_per_batch": round(self.seconds_per_batch, 4),
+            **(
+                {"warmup_batches": self.warmup_batches, "warmup_seconds": round(self.warmup_seconds, 1)}
+                if self.warmup_batches
+                else {}
+            ),
         }
 
 
@@ -156,10 +164,14 @@ def train(
     dist: common.Dist,
     name: str,
     lr_schedule: Callable[[int], float] | None = None,
+    warmup: tuple[Tensor, Tensor, int] | None = None,
 ) -> Curves:
     """Train ``model`` and return its test curves (evaluated before training too).
 
     ``lr_schedule(batch)`` multiplies ``lr`` before each batch (batches count from 0).
+    ``warmup = (x, y, batches)``: first train ``batches`` batches on ``(x, y)`` (shorter
+    sequences of the same task), then the ``epochs`` on the training data; the test set is
+    the task's throughout.
     """
     x_train, y_train, x_test, y_test = data
     net = dist.wrap(model)
@@ -178,28 +190,48 @@ def train(
     record(0)
     step = 0
     running: list[float] = []
-    t0 = time.perf_counter()
     eval_time = 0.0
+
+    def one_batch(xb: Tensor, yb: Tensor) -> None:
+        nonlocal step, running, eval_time
+        if lr_schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_schedule(step)
+        opt.zero_grad(set_to_none=True)
+        value = loss(net(xb), yb)
+        value.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        opt.step()
+        step += 1
+        running.append(float(value.detach()))
+        if step % eval_every == 0:
+            c.train_loss.append(dist.mean(sum(running) / len(running)))
+            running = []
+            te = time.perf_counter()
+            record(step)
+            eval_time += time.perf_counter() - te
+
+    t0 = time.perf_counter()
+    if warmup is not None:
+        x_w, y_w, n_w = warmup
+        rounds = 0
+        while step < n_w:
+            rounds += 1  # the warm-up's epochs, shuffled apart from the main ones
+            for idx in dist.batches(len(x_w), batch_size, -rounds, seed):
+                one_batch(x_w[idx].to(dist.device), y_w[idx].to(dist.device))
+                if step >= n_w:
+                    break
+        if c.batches[-1] != step:
+            te = time.perf_counter()
+            record(step)
+            eval_time += time.perf_counter() - te
+        c.warmup_batches = step
+        c.warmup_seconds = time.perf_counter() - t0 - eval_time
+    t_main, eval_before = time.perf_counter(), eval_time
     for epoch in range(1, epochs + 1):
         for idx in dist.batches(len(x_train), batch_size, epoch, seed):
-            xb, yb = x_train[idx].to(dist.device), y_train[idx].to(dist.device)
-            if lr_schedule is not None:
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_schedule(step)
-            opt.zero_grad(set_to_none=True)
-            value = loss(net(xb), yb)
-            value.backward()
-            if clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-            opt.step()
-            step += 1
-            running.append(float(value.detach()))
-            if step % eval_every == 0:
-                c.train_loss.append(dist.mean(sum(running) / len(running)))
-                running = []
-                te = time.perf_counter()
-                record(step)
-                eval_time += time.perf_counter() - te
+            one_batch(x_train[idx].to(dist.device), y_train[idx].to(dist.device))
         if c.batches[-1] != step:
             te = time.perf_counter()
             record(step)
@@ -208,8 +240,21 @@ def train(
         c.epoch_loss.append(c.loss[-1])
         c.epoch_metric.append(c.metric[-1])
     c.seconds = time.perf_counter() - t0
-    c.seconds_per_batch = (c.seconds - eval_time) / max(step, 1)
+    main_batches = step - c.warmup_batches
+    c.seconds_per_batch = (time.perf_counter() - t_main - (eval_time - eval_before)) / max(main_batches, 1)
     return c
+
+
+def sensitivity(model: nn.Module, x: Tensor) -> Tensor:
+    """Mean ``|d output / d x[:, c, T - 1 - s]|`` over the batch ``x`` (outputs summed): ``(C, T)``,
+    column ``s`` = ``s`` steps before the last one. How strongly the last step's output reads the
+    input ``s`` steps back."""
+    model.eval()
+    xx = x.clone().requires_grad_(True)
+    model(xx).sum().backward()
+    model.train()
+    assert xx.grad is not None
+    return xx.grad.abs().mean(0).flip(-1).detach()
 
 
 def receptive_field(tcn: TCN, in_channels: int, length: int) -> dict:
@@ -232,8 +277,9 @@ def curve_figure(
     title: str,
     metric: str | None = None,
     metric_label: str = "",
+    warmup_label: str = "",
 ):
-    """Log-scale test curves of TCN and LSTM, the paper's final values dashed."""
+    """Log-scale test curves of TCN and LSTM, the paper's final values dashed (the warm-up shaded)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,6 +301,9 @@ def curve_figure(
         ax.axhline(value, color=OKABE_ITO[f"paper_{key}"], ls="--", lw=1.3, label=f"paper, {key.upper()}: {value:g}")
     if chance is not None:
         ax.axhline(chance, color="#999999", ls=":", lw=1.2, label=chance_label)
+    warm = max(cv.warmup_batches for cv in curves.values())
+    if warm:
+        ax.axvspan(0, warm, color="#eeeeee", zorder=0, label=warmup_label or "warm-up")
     ax.set_yscale("log")
     ax.set_xlabel("training batches (of 32 sequences)")
     ax.set_ylabel(ylabel)
@@ -281,9 +330,10 @@ def curve_figure(
 
 
 def _epoch_marks(ax, curves: dict[str, Curves], batches_per_epoch: int) -> None:
-    last = max(cv.batches[-1] for cv in curves.values())
+    warm = max(cv.warmup_batches for cv in curves.values())
+    last = max(cv.batches[-1] for cv in curves.values()) - warm
     for e in range(1, math.ceil(last / max(batches_per_epoch, 1))):
-        ax.axvline(e * batches_per_epoch, color="#cccccc", lw=0.8, zorder=0)
+        ax.axvline(warm + e * batches_per_epoch, color="#cccccc", lw=0.8, zorder=0)
 
 
 # --------------------------------------------------------------------------- the whole example
@@ -320,6 +370,12 @@ class Task:
     metric_label: str = ""
     init_tcn: Callable[[TCN], None] | None = None
     lr_schedule: Callable[[int], float] | None = None
+    warmup_data: Callable[[int], tuple[Tensor, Tensor]] | None = None
+    warmup_batches: int = 0
+    control: bool = False
+    """Also train the first seed's TCN without the warm-up: the same batches and schedule, all on the task's T."""
+    figures: Callable[[Run], list[tuple[str, Any, str]]] | None = None
+    """More figures of the task, made once everything is trained."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -335,6 +391,9 @@ class Run:
     hidden: int
     curves: dict[str, Curves]
     per_epoch: int
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    initial: nn.Module | None = None
+    """The first seed's TCN as initialised (a copy made before training)."""
 
 
 def tcn_model(task: Task, args: Any) -> TCNHead:
@@ -363,23 +422,38 @@ def run(task: Task, args: Any, dist: common.Dist) -> Run:
             f"(analyze: {rf['analyze']}); LSTM hidden {hidden}, {params['lstm']} parameters",
             flush=True,
         )
-    jobs: list[tuple[str, int]] = []
+    warmed = task.warmup_data is not None and task.warmup_batches > 0
+    jobs: list[tuple[str, int, bool]] = []
     if "tcn" in wanted:
-        jobs += [("tcn" if len(seeds) == 1 else f"tcn seed {s}", s) for s in seeds]
+        jobs += [("tcn" if len(seeds) == 1 else f"tcn seed {s}", s, warmed) for s in seeds]
+        if task.control and warmed:
+            jobs.append((f"tcn seed {seeds[0]}, no warm-up", seeds[0], False))
     if "lstm" in wanted:
-        jobs.append(("lstm", seeds[0]))
+        jobs.append(("lstm", seeds[0], warmed))
     curves: dict[str, Curves] = {}
-    data_seed, data = None, None
-    for key, seed in jobs:
+    models: dict[str, nn.Module] = {}
+    initial: nn.Module | None = None
+    data_seed, data, warm_data = None, None, None
+    for key, seed, use_warmup in jobs:
         if seed != data_seed:
             data_seed, data = seed, task.data(seed)
+            if warmed:
+                assert task.warmup_data is not None
+                warm_data = task.warmup_data(seed)
+        assert data is not None
+        warm = None
+        if warmed:
+            # the control spends the warm-up's batches on the task's own sequences
+            assert warm_data is not None
+            warm = (*(warm_data if use_warmup else data[:2]), task.warmup_batches)
         common.seed_everything(seed)
         if model_of(key) == "tcn":
             model: nn.Module = tcn_model(task, args)
+            if initial is None:
+                initial = copy.deepcopy(model)
         else:
             model = LSTMHead(task.in_channels, hidden, task.outputs, per_step=task.per_step)
         common.seed_everything(seed)
-        assert data is not None
         curves[key] = train(
             model,
             data,
@@ -396,9 +470,11 @@ def run(task: Task, args: Any, dist: common.Dist) -> Run:
             dist=dist,
             name=key,
             lr_schedule=task.lr_schedule,
+            warmup=warm,
         )
+        models[key] = model
     per_epoch = args.train_size // args.batch_size
-    result = Run(args, task, seeds, rf, params, hidden, curves, per_epoch)
+    result = Run(args, task, seeds, rf, params, hidden, curves, per_epoch, models, initial)
     header, rows = table(result)
     fig = curve_figure(
         curves,
@@ -410,6 +486,7 @@ def run(task: Task, args: Any, dist: common.Dist) -> Run:
         title=f"{task.title.split(':')[0]}, T = {task.length}",
         metric=task.metric,
         metric_label=task.metric_label,
+        warmup_label=task.extra.get("warmup_label", ""),
     )
     common.save(
         args,
@@ -420,7 +497,7 @@ def run(task: Task, args: Any, dist: common.Dist) -> Run:
         text=task.describe(result),
         header=header,
         rows=rows,
-        figures=[("curves.png", fig, task.caption)],
+        figures=[("curves.png", fig, task.caption), *(task.figures(result) if task.figures else [])],
         data={
             **task.extra,
             "train_size": args.train_size,
