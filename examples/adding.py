@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import numpy as np
 import sequence_common as sc
 import torch
 import torch.nn.functional as F
@@ -142,12 +143,14 @@ def sensitivity_figure(r):
     control = next((k for k in r.curves if "no warm-up" in k), None)
     if control:
         shown.append((f"{sc.label_of(control)}, trained", r.models[control], "#D55E00"))
+    w = max(1, r.task.length // 60)  # a running mean over w steps: the trend, not the noise of 64 sequences
     for label, model, color in shown:
         sens = sc.sensitivity(model, x)[1].numpy()  # channel 1: the mask
-        ax.plot(range(len(sens)), sens, color=color, lw=1.4, label=label)
+        smooth = np.convolve(sens, np.ones(w) / w, mode="valid")
+        ax.plot(np.arange(len(smooth)) + (w - 1) / 2, smooth, color=color, lw=1.6, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("steps s before the last one")
-    ax.set_ylabel("mean |d output / d mask[T-1-s]|")
+    ax.set_ylabel("mean |d output / d mask[T-1-s]|" + (f" (running mean of {w})" if w > 1 else ""))
     ax.set_title(f"What the TCN's output reads, T = {r.task.length}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -310,7 +310,7 @@ def curve_figure(
     ax.set_title(title)
     _epoch_marks(ax, curves, batches_per_epoch)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
     if metric:
         ax2 = axes[0, 1]
         for key, cv in curves.items():

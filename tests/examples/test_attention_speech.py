@@ -104,11 +104,16 @@ def test_attention_quick(tmp_path, attention):
     ex, fu = d["series"]["explicit"]["peak_bytes"], d["series"]["fused"]["peak_bytes"]
     assert ex[-1] / ex[0] > fu[-1] / fu[0]
     assert d["slopes"]["explicit"]["peak_bytes"] > 1.5
-    assert set(d["accuracy"]) == {"conv", "fused"} and set(d["accuracy"]["conv"]) == {"64"}
-    for kind in d["accuracy"]:
-        assert 0.0 <= d["accuracy"][kind]["64"]["accuracy"] <= 1.0
+    # the curriculum: both models through 16 and 32, the conv alone on to 64
+    assert set(d["accuracy"]) == {"conv", "fused"}
+    assert set(d["accuracy"]["conv"]) == {"16", "32", "64"} and set(d["accuracy"]["fused"]) == {"16", "32"}
+    for runs in d["accuracy"].values():
+        steps = [run["curve"][-1][0] for _, run in sorted(runs.items(), key=lambda kv: int(kv[0]))]
+        assert steps == [30 * (i + 1) for i in range(len(runs))]  # 30 steps per stage, one model throughout
+        assert all(0.0 <= run["accuracy"] <= 1.0 for run in runs.values())
     assert len(r["figures"]) == 2 and all((tmp_path / f["file"]).stat().st_size > 5000 for f in r["figures"])
-    assert len(r["rows"]) == 3 and len(r["rows"][0]) == len(r["header"])
+    assert [row[0] for row in r["rows"]] == [16, 32, 64, 128, 256]  # curriculum and cost lengths, in order
+    assert all(len(row) == len(r["header"]) for row in r["rows"])
 
 
 def test_attention_bad_lengths(tmp_path, attention, capsys):
