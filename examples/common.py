@@ -190,9 +190,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def machine() -> str:
+    load = f", load average {os.getloadavg()[2]:.1f} over the last 15 min" if hasattr(os, "getloadavg") else ""
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}{load}"
     )
 
 

@@ -91,7 +91,8 @@ def espeak_version() -> str:
     """The first line of ``espeak-ng --version``."""
     exe = _exe()
     done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False)
-    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "espeak-ng (version unknown)"
+    line = done.stdout.strip().splitlines()[0] if done.stdout.strip() else "espeak-ng (version unknown)"
+    return line.split("  Data at")[0].strip()  # without the data folder of this machine
 
 
 def _exe() -> str:
