@@ -583,7 +583,7 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
         f"kernel_size=4, dilations=[4**i for i in range({args.levels})])` (dilations 1 .. {4 ** (args.levels - 1)}, "
         f"receptive field {rf['layer']}, `atrous.analyze`: {rf['analyze']}) and a linear layer on the last step, "
         f"{params['conv']:,} parameters; the Transformer is an "
-        f"embedding with sinusoidal positions, {args.layers} pre-norm causal blocks (d = {args.d_model}, "
+        f"embedding with sinusoidal positions, {args.layers} pre-norm causal block(s) (d = {args.d_model}, "
         f"{args.heads} heads, feed-forward {4 * args.d_model}) and a linear layer on the last step, "
         f"{params['attention']:,} parameters. Its attention runs as written, with the N x N matrix in memory "
         f"('explicit', measured up to N = {args.explicit_max}), and through `torch.nn.functional."
