@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from atrous.datasets.language import VOCAB_SIZE, agreement, majority_accuracy
+from atrous.geometry import causal_padding
 from atrous.nn import TCN
 
 MODELS = ("conv", "explicit", "fused")
@@ -56,7 +57,7 @@ FULL = {
     "accuracy_lengths": [16, 64, 256, 1024],
     "conv_only_lengths": [4096],
     "explicit_max": 4096,
-    "fit_from": 1024,
+    "fit_from": 2048,
     "cost_batch": 1,
     "cost_steps": 3,
     "train_steps": 500,
@@ -599,6 +600,19 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
         f"attention), {sl('fused', 'seconds')} (fused attention); memory {sl('conv', 'peak_bytes')}, "
         f"{sl('explicit', 'peak_bytes')}, {sl('fused', 'peak_bytes')}."
     )
+    convs = [c for b in build("conv", args, channels).tcn.blocks for c in (b.conv1, b.conv2)]
+    pad = sum(causal_padding(c.spec.kernel_size[0], c.spec.dilation[0])[0] for c in convs)
+    conv_t = [t for t in series["conv"]["seconds"] if t is not None]
+    if len(conv_t) >= 2 and lengths[-1] > lengths[-2]:
+        local = math.log(conv_t[-1] / conv_t[-2]) / math.log(lengths[-1] / lengths[-2])
+        parts.append(
+            f"The conv stack's cost grows more slowly than N over this range (local time slope {local:.2f} between "
+            f"N = {lengths[-2]} and {lengths[-1]}) because each causal convolution pads its input with d (k - 1) "
+            f"zeros whatever N is: {pad:,} padded steps per sequence over the {2 * args.levels} convolutions, "
+            f"against {2 * args.levels} x N real ones: the padded steps outnumber the real ones below N = "
+            f"{pad / (2 * args.levels):,.0f}, and the cost tends to slope 1 only once N is much longer than that; "
+            "attention has no such constant."
+        )
     parts.append(_crossings(cross, lengths, series))
     trained = sorted({int(n) for a in acc.values() for n in a})
     if trained:
