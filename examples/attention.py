@@ -61,6 +61,7 @@ FULL = {
     "cost_batch": 1,
     "cost_steps": 3,
     "train_steps": 500,
+    "first_steps": 2000,
     "batch": 8,
     "test_size": 256,
     "d_model": 48,
@@ -77,6 +78,7 @@ QUICK = {
     "cost_batch": 1,
     "cost_steps": 2,
     "train_steps": 30,
+    "first_steps": 40,
     "batch": 8,
     "test_size": 64,
     "d_model": 16,
@@ -305,10 +307,11 @@ def train_curriculum(kind: str, args, channels: int, lengths: list[int]) -> dict
     for length in lengths:
         test = agreement(args.test_size, length, seed=10_000 + args.seed)
         chunk = max(1, min(64, 2**16 // length))
-        evals = sorted({max(1, args.train_steps * i // 4) for i in range(1, 5)})
         curve, losses = [(step, accuracy(model, test, chunk))], []
         t0 = time.perf_counter()
-        for i in range(1, args.train_steps + 1):
+        steps = args.first_steps if length == lengths[0] else args.train_steps
+        evals = sorted({max(1, steps * i // 4) for i in range(1, 5)})
+        for i in range(1, steps + 1):
             step += 1
             batch = agreement(args.batch, length, seed=args.seed * 1_000_003 + 20_000 + step)
             losses.append(train_step(model, opt, batch.tokens, batch.number))
@@ -327,6 +330,7 @@ def train_curriculum(kind: str, args, channels: int, lengths: list[int]) -> dict
             "seconds": time.perf_counter() - t0,
             "majority": majority_accuracy(test),
             "lr": lr,
+            "steps": steps,
         }
     return out
 
@@ -349,7 +353,8 @@ def build_parser():
     )
     p.add_argument("--explicit-max", type=pi("--explicit-max"), help="longest length for the explicit N x N attention")
     p.add_argument("--train-steps", type=pi("--train-steps"), help="training steps per model at each length")
-    p.add_argument("--batch", type=pi("--batch"), help="training batch (sequences)")
+    p.add_argument("--first-steps", type=pi("--first-steps"), help="training steps at the first length (default 2000)")
+    p.add_argument("--batch", type=pi("--batch"), help="training batch (sequences; default 8)")
     p.add_argument(
         "--lr-conv", type=pf("--lr-conv"), default=3e-3, help="Adam learning rate of the conv (default 3e-3)"
     )
@@ -485,6 +490,7 @@ def main(argv=None) -> int:
             "crossing": {f"{a}/{m}": v for (a, m), v in cross.items()},
             "accuracy": {k: {str(n): v for n, v in a.items()} for k, a in acc.items()},
             "train_steps": args.train_steps,
+            "first_steps": args.first_steps,
             "batch": args.batch,
             "lr": {"conv": args.lr_conv, "attention": args.lr_attention},
             "curriculum": curriculum,
@@ -535,6 +541,7 @@ def cost_figure(lengths, series, fits, fit_from):
             ax.plot(*zip(*pts), marker=MARKERS[kind], color=COLORS[kind], lw=1.8, label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(lengths, [str(n) for n in lengths])
         ax.axvline(fit_from, color="#bbbbbb", lw=0.8, ls=":")
         ax.set_xlabel("sequence length N")
         ax.set_ylabel(ylabel)
@@ -562,6 +569,8 @@ def accuracy_figure(acc):
         ax.plot(*zip(*maj), color="#999999", ls="--", lw=1.2, label="majority of all nouns")
     ax.axhline(50, color="#999999", ls=":", lw=1.0, label="chance")
     ax.set_xscale("log", base=2)
+    trained = sorted({n for r in acc.values() for n in r})
+    ax.set_xticks(trained, [str(n) for n in trained])
     ax.set_ylim(40, 102)
     ax.set_xlabel("sequence length N (trained and tested at N)")
     ax.set_ylabel("test accuracy (%)")
@@ -626,15 +635,16 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
             )
         conv_n, att_n = sorted(acc["conv"]), sorted(acc["fused"])
         parts.append(
-            f"Accuracy: one model of each kind trained through a length curriculum, {args.train_steps} steps of "
-            f"{args.batch} fresh sequences at each N in turn ({', '.join(map(str, att_n))}"
+            f"Accuracy: one model of each kind trained through a length curriculum, {args.first_steps} steps at the "
+            f"first N and {args.train_steps} at each next one, in turn ({', '.join(map(str, att_n))}"
             + (
                 f"; the conv alone continues to {', '.join(str(n) for n in conv_n if n not in att_n)}"
                 if len(conv_n) > len(att_n)
                 else ""
             )
-            + f"), Adam with lr {args.lr_conv:g} for the conv and {args.lr_attention:g} for the Transformer, gradient "
-            f"clip 1, and tested at the end of each stage on {args.test_size} held-out sequences of that N: "
+            + f"), batches of {args.batch} fresh sequences, Adam with lr {args.lr_conv:g} for the conv and "
+            f"{args.lr_attention:g} for the Transformer, gradient clip 1, tested at the end of each stage on "
+            f"{args.test_size} held-out sequences of that N: "
             + "; ".join(res)
             + " (the curriculum lets both models meet the rule first where the subject is close)."
         )

@@ -86,7 +86,12 @@ class Agreement:
 
 
 def agreement(
-    n: int, length: int, seed: int, *, attractors: int | None = None, subject_span: float = 0.25
+    n: int,
+    length: int,
+    seed: int,
+    *,
+    attractors: int | None = None,
+    subject_span: float | tuple[float, float] = 0.25,
 ) -> Agreement:
     """Samples of the long-distance agreement task.
 
@@ -97,7 +102,9 @@ def agreement(
         attractors: oblique nouns per sequence (default ``max(1, length // 32)``), at most
             ``length - 2`` (every position but the subject's and the query's).
         subject_span: the subject's position is uniform in ``[0, floor(subject_span * (length - 1)))``
-            (at least position 0); in ``(0, 1]``.
+            (at least position 0); in ``(0, 1]``. A pair ``(lo, hi)`` with ``0 <= lo < hi <= 1`` places it
+            in ``[floor(lo * (length - 1)), floor(hi * (length - 1)))`` instead (e.g. ``(0.75, 1)``: near
+            the query), at least one position wide.
 
     Returns:
         An :class:`Agreement`.
@@ -109,13 +116,13 @@ def agreement(
     length = check_int("length", length, 4)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     a = max(1, length // 32) if attractors is None else check_int("attractors", attractors, 0, length - 2)
-    if isinstance(subject_span, bool) or not isinstance(subject_span, (int, float)) or not 0 < subject_span <= 1:
-        raise SpecError(f"subject_span must be a number in (0, 1], got {subject_span!r}")
-    span = max(1, int(subject_span * (length - 1)))
+    lo_f, hi_f = _span(subject_span)
+    first = int(lo_f * (length - 1))
+    span = max(1, int(hi_f * (length - 1)) - first)
     tokens = torch.randint(0, FILLERS, (n, length), generator=g)
     tokens[:, -1] = QUERY
     rows = torch.arange(n)
-    subject = torch.randint(0, span, (n,), generator=g)
+    subject = first + torch.randint(0, span, (n,), generator=g)
     number = torch.randint(0, 2, (n,), generator=g)
     tokens[rows, subject] = NOMINATIVE + NOUNS * number + torch.randint(0, NOUNS, (n,), generator=g)
     # attractors at distinct random positions among the other length - 2 (not the subject, not the query)
@@ -126,6 +133,19 @@ def agreement(
     words = OBLIQUE + NOUNS * numbers + torch.randint(0, NOUNS, (n, a), generator=g)
     tokens.scatter_(1, places, words)
     return Agreement(tokens, number, subject, numbers)
+
+
+def _span(value: object) -> tuple[float, float]:
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(value) and 0 < value <= 1:  # type: ignore[operator]
+        return 0.0, float(value)  # type: ignore[arg-type]
+    if isinstance(value, tuple) and len(value) == 2 and all(number(v) for v in value):
+        lo, hi = value
+        if 0 <= lo < hi <= 1:
+            return float(lo), float(hi)
+    raise SpecError(f"subject_span must be a number in (0, 1] or a pair (lo, hi) with 0 <= lo < hi <= 1, got {value!r}")
 
 
 def majority_accuracy(data: Agreement) -> float:

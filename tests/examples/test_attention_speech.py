@@ -109,7 +109,7 @@ def test_attention_quick(tmp_path, attention):
     assert set(d["accuracy"]["conv"]) == {"16", "32", "64"} and set(d["accuracy"]["fused"]) == {"16", "32"}
     for runs in d["accuracy"].values():
         steps = [run["curve"][-1][0] for _, run in sorted(runs.items(), key=lambda kv: int(kv[0]))]
-        assert steps == [30 * (i + 1) for i in range(len(runs))]  # 30 steps per stage, one model throughout
+        assert steps == [40 + 30 * i for i in range(len(runs))]  # 40 steps at the first N, then 30; one model
         assert all(0.0 <= run["accuracy"] <= 1.0 for run in runs.values())
     assert len(r["figures"]) == 2 and all((tmp_path / f["file"]).stat().st_size > 5000 for f in r["figures"])
     assert [row[0] for row in r["rows"]] == [16, 32, 64, 128, 256]  # curriculum and cost lengths, in order

@@ -32,6 +32,14 @@ def test_agreement_layout_row_by_row():
         assert data.subject[i] < int(0.25 * 96) and data.distance[i] == 96 - data.subject[i]
 
 
+def test_agreement_subject_range():
+    near = L.agreement(2000, 101, seed=2, subject_span=(0.75, 1.0))
+    assert int(near.subject.min()) == 75 and int(near.subject.max()) == 99  # [75, 100): never the query
+    assert set(near.distance.tolist()) == set(range(1, 26))
+    one = L.agreement(50, 9, seed=0, subject_span=(0.5, 0.55))  # narrower than a position: one position wide
+    assert set(one.subject.tolist()) == {4}
+
+
 def test_agreement_balance_and_seeds():
     data = L.agreement(20_000, 64, seed=0)
     assert abs(data.number.float().mean().item() - 0.5) < 0.015
@@ -57,8 +65,12 @@ def test_majority_accuracy_against_a_count():
         ({"n": 2, "length": 3, "seed": 0}, r"^length must be an integer >= 4, got 3"),
         ({"n": 2, "length": 10, "seed": -1}, r"^seed must be an integer >= 0, got -1"),
         ({"n": 2, "length": 10, "seed": 0, "attractors": 9}, r"^attractors must be an integer in \[0, 8\], got 9"),
-        ({"n": 2, "length": 10, "seed": 0, "subject_span": 0}, r"^subject_span must be a number in \(0, 1\], got 0"),
+        (
+            {"n": 2, "length": 10, "seed": 0, "subject_span": 0},
+            r"^subject_span must be a number in \(0, 1\] .*, got 0$",
+        ),
         ({"n": 2, "length": 10, "seed": 0, "subject_span": 1.5}, r"^subject_span must be a number in \(0, 1\]"),
+        ({"n": 2, "length": 10, "seed": 0, "subject_span": (0.5, 0.5)}, r"or a pair \(lo, hi\) with 0 <= lo < hi"),
     ],
 )
 def test_agreement_bad_arguments(kwargs, match):
