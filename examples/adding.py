@@ -3,12 +3,14 @@
 Inputs are ``T`` = 600 steps of two channels (values in [0, 1) and a mask marking two of them);
 the target is the sum of the two marked values, scored by the mean squared error of the last
 step. The TCN (``atrous.nn.TCN(2, [24] * 8, kernel_size=8)``, receptive field 3571 >= T) and a
-one-layer LSTM with about the same number of parameters are trained with the settings of the
-paper's ``add_test.py`` (Adam, lr 4e-3, batch 32, no gradient clipping, 50,000 training and
-1,000 test sequences)::
+one-layer LSTM with about the same number of parameters are trained with the
+recipe stated in the text (Adam, batch 32, a warm-up on T = 100, then T = 600 with the lr cut by
+10 in the last epoch). The paper's ``add_test.py`` trains on 50,000 sequences; the full run here
+is sized for a 2-core CPU (16,000 training and 1,000 test sequences, 2 epochs after the warm-up,
+seeds 0 1 2): ``--train-size 50000 --seeds 0 1 2 3 4`` is the paper's size::
 
-    python examples/adding.py --quick                  # seconds
-    python examples/adding.py --epochs 2 --threads 1   # the recorded run
+    python examples/adding.py --quick        # seconds
+    python examples/adding.py --threads 1    # the recorded run
     torchrun --nproc_per_node 2 examples/adding.py --quick
 """
 
@@ -30,8 +32,8 @@ from atrous.datasets.sequence import adding_problem
 PAPER = {"tcn": 5.8e-5, "lstm": 0.164}
 CHANCE = 1 / 6  # predicting 1 always: Var(U1 + U2)
 
-FULL = {"seq_length": 600, "train_size": 50_000, "test_size": 1000, "epochs": 2, "levels": 8, "channels": 24}
-FULL |= {"kernel_size": 8, "eval_every": 100, "seeds": [0, 1, 2, 3, 4], "warmup_length": 100, "warmup_batches": 1500}
+FULL = {"seq_length": 600, "train_size": 16_000, "test_size": 1000, "epochs": 2, "levels": 8, "channels": 24}
+FULL |= {"kernel_size": 8, "eval_every": 100, "seeds": [0, 1, 2], "warmup_length": 100, "warmup_batches": 1500}
 QUICK = {"seq_length": 50, "train_size": 256, "test_size": 64, "epochs": 2, "levels": 4, "channels": 8}
 QUICK |= {"kernel_size": 4, "eval_every": 4, "seeds": [0], "warmup_length": 10, "warmup_batches": 8}
 
@@ -42,7 +44,7 @@ def build_parser():
     )
     pi = common.positive_int
     p.add_argument("--seq-length", type=pi("--seq-length"), help="T (default 600; 50 with --quick)")
-    p.add_argument("--seeds", type=int, nargs="+", help="TCN runs, one per seed (default 0 1 2 3 4; 0 with --quick)")
+    p.add_argument("--seeds", type=int, nargs="+", help="TCN runs, one per seed (default 0 1 2; 0 with --quick)")
     p.add_argument("--warmup-length", type=pi("--warmup-length"), help="T of the warm-up sequences (default 100)")
     p.add_argument(
         "--warmup-batches", type=int, help="batches on the warm-up sequences before T (default 1500; 0: none)"
@@ -187,7 +189,8 @@ def describe(r) -> str:
         + (f", the last one at lr x {args.decay:g}" if args.epochs > 1 and args.decay < 1 else "")
     )
     parts = [
-        f"Adding problem with T = {T}: {args.train_size:,} training and {args.test_size:,} test sequences from "
+        f"Adding problem with T = {T}: {args.train_size:,} training and {args.test_size:,} test sequences "
+        f"(the paper: 50,000 and 1,000{'' if args.train_size >= 50_000 else '; this run is sized for a 2-core CPU'}) from "
         "`atrous.datasets.sequence.adding_problem` (the paper's generator; each seed draws its own). "
         f"The TCN is the paper's: `atrous.nn.TCN(2, [{args.channels}] * {args.levels}, kernel_size="
         f"{args.kernel_size}, dropout=0)` + a linear head on the last step ({params['tcn']:,} parameters), receptive "
@@ -229,9 +232,18 @@ def describe(r) -> str:
         return " ".join(parts)
     hit = [k for k in tcn_keys if curves[k].loss[-1] <= 1e-4]
     if len(tcn_keys) > 1:
+        n = len(tcn_keys)
+        if n >= 5:
+            verdict = "the goal of at least 3 of 5 is met." if len(hit) >= 3 else "short of the goal of 3 of 5."
+        else:
+            verdict = f"the goal is at least 3 of 5 seeds; this run trained {n} (sized for a 2-core CPU), so it " + (
+                "cannot test that goal itself; every seed it trained met 1e-4."
+                if len(hit) == n
+                else f"shows {n - len(hit)} miss(es) out of {n}."
+            )
         parts.append(
-            f"{len(hit)} of {len(tcn_keys)} seeds end at test MSE <= 1e-4 (paper: 5.8e-5), "
-            + ("the goal of at least 3 of 5 is met." if len(hit) >= 3 else "short of the goal of 3 of 5.")
+            f"Expected (Bai et al. 2018, Table 1): the TCN reaches test MSE 5.8e-5 at T = 600, the LSTM stays at "
+            f"0.164. This run: {len(hit)} of {n} seeds end at test MSE <= 1e-4; {verdict}"
         )
     else:
         cv = curves[tcn_keys[0]]

@@ -60,8 +60,8 @@ FULL = {
     "fit_from": 2048,
     "cost_batch": 1,
     "cost_steps": 3,
-    "train_steps": 500,
-    "first_steps": 2000,
+    "train_steps": 300,
+    "first_steps": 1500,
     "batch": 8,
     "test_size": 256,
     "d_model": 48,
@@ -352,8 +352,10 @@ def build_parser():
         help="longer stages of the curriculum for the conv alone (the Transformer's steps cost too much there)",
     )
     p.add_argument("--explicit-max", type=pi("--explicit-max"), help="longest length for the explicit N x N attention")
-    p.add_argument("--train-steps", type=pi("--train-steps"), help="training steps per model at each length")
-    p.add_argument("--first-steps", type=pi("--first-steps"), help="training steps at the first length (default 2000)")
+    p.add_argument(
+        "--train-steps", type=pi("--train-steps"), help="training steps per model at each later length (default 300)"
+    )
+    p.add_argument("--first-steps", type=pi("--first-steps"), help="training steps at the first length (default 1500)")
     p.add_argument("--batch", type=pi("--batch"), help="training batch (sequences; default 8)")
     p.add_argument(
         "--lr-conv", type=pf("--lr-conv"), default=3e-3, help="Adam learning rate of the conv (default 3e-3)"
@@ -623,6 +625,7 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
             "attention has no such constant."
         )
     parts.append(_crossings(cross, lengths, series))
+    parts.append(_expected(fits, args.fit_from, rf, lengths, args.levels))
     trained = sorted({int(n) for a in acc.values() for n in a})
     if trained:
         res = []
@@ -648,9 +651,58 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
             + "; ".join(res)
             + " (the curriculum lets both models meet the rule first where the subject is close)."
         )
+        solved = {k: [n for n in sorted(a) if a[n]["accuracy"] >= 0.9] for k, a in acc.items()}
+        parts.append(
+            "Expected of accuracy: both models can represent the rule at every trained N (the conv's receptive field "
+            "covers N, attention sees the whole sequence), so both should solve it; this run reaches 90% or more "
+            + "; ".join(
+                f"for the {name} at "
+                + (", ".join(f"N = {n}" for n in solved[k]) if solved[k] else "no length")
+                + f" (of {', '.join(map(str, sorted(acc[k])))})"
+                for k, name in (("conv", "conv"), ("fused", "Transformer"))
+            )
+            + "."
+        )
     if args.quick:
         parts.append("This was a quick run (tiny models and lengths); its numbers say nothing about long sequences.")
     return " ".join(parts)
+
+
+EXPECTED_SLOPES = {
+    ("conv", "seconds"): 1.0,
+    ("conv", "peak_bytes"): 1.0,
+    ("explicit", "seconds"): 2.0,
+    ("explicit", "peak_bytes"): 2.0,
+    ("fused", "seconds"): 2.0,
+    ("fused", "peak_bytes"): 1.0,
+}
+SLOPE_TOLERANCE = 0.25
+
+
+def _expected(fits, fit_from, rf, lengths, levels) -> str:
+    """The published costs against this run's fitted slopes (a slope within 0.25 of the expected one matches)."""
+    names = {"conv": "conv", "explicit": "explicit attention", "fused": "fused attention"}
+    met, missed = [], []
+    for (kind, metric), want in EXPECTED_SLOPES.items():
+        got = fits[kind][metric]
+        what = f"{names[kind]} {'time' if metric == 'seconds' else 'memory'} {'n/a' if got is None else f'{got:.2f}'}"
+        what += f" (expected {want:g})"
+        (met if got is not None and abs(got - want) <= SLOPE_TOLERANCE else missed).append(what)
+    out = (
+        "Expected (Vaswani et al. 2017, Table 1): a self-attention layer costs O(N^2 d) and connects any two "
+        "positions in one step; a dilated convolution costs O(k N d^2) per layer and needs O(log_k N) layers to "
+        f"connect them (here {levels} levels of kernel 4 give a receptive field of {rf['layer']:,}, "
+        + ("covering" if rf["layer"] >= lengths[-1] else "NOT covering")
+        + f" the longest N = {lengths[-1]:,}). So "
+        "time and memory should grow with slope 1 for the conv and 2 for attention as written; the fused kernel "
+        "keeps the O(N^2) time but needs only O(N) memory. This run's slopes from N = "
+        f"{fit_from} (a match: within {SLOPE_TOLERANCE:g} of the expected value): "
+    )
+    if met:
+        out += "as expected for " + "; ".join(met)
+    if missed:
+        out += ("; " if met else "") + "NOT as expected for " + "; ".join(missed)
+    return out + "."
 
 
 def _crossings(cross, lengths, series) -> str:
