@@ -158,3 +158,18 @@ def test_speech_skips_without_espeak(tmp_path, monkeypatch, capsys):
     assert speech.main(["--quick", "--out", str(tmp_path)]) == 0
     assert "speech example skipped: espeak-ng is not installed" in capsys.readouterr().out
     assert not (tmp_path / "speech.json").exists()
+
+
+def test_voiced_share_tells_pitch_from_noise():
+    speech = _script("speech")
+    rate = 8000
+    t = np.arange(rate) / rate
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.1, rate)
+    vowel = 0.1 * np.sin(2 * np.pi * 150 * t) + 0.05 * np.sin(2 * np.pi * 300 * t)
+    assert speech.voiced_share(vowel, rate) == 1.0
+    assert speech.voiced_share(noise, rate) == 0.0
+    assert speech.voiced_share(np.zeros(rate), rate) == 0.0  # silence is not counted
+    # half a second of each: half the audible frames voiced
+    half = np.concatenate([vowel[: rate // 2], noise[: rate // 2]])
+    assert speech.voiced_share(half, rate) == pytest.approx(0.5, abs=0.1)
