@@ -613,17 +613,7 @@ def describe(args, channels, params, rf, lengths, series, fits, cross, acc) -> s
     )
     convs = [c for b in build("conv", args, channels).tcn.blocks for c in (b.conv1, b.conv2)]
     pad = sum(causal_padding(c.spec.kernel_size[0], c.spec.dilation[0])[0] for c in convs)
-    conv_t = [t for t in series["conv"]["seconds"] if t is not None]
-    if len(conv_t) >= 2 and lengths[-1] > lengths[-2]:
-        local = math.log(conv_t[-1] / conv_t[-2]) / math.log(lengths[-1] / lengths[-2])
-        parts.append(
-            f"The conv stack's cost grows more slowly than N over this range (local time slope {local:.2f} between "
-            f"N = {lengths[-2]} and {lengths[-1]}) because each causal convolution pads its input with d (k - 1) "
-            f"zeros whatever N is: {pad:,} padded steps per sequence over the {2 * args.levels} convolutions, "
-            f"against {2 * args.levels} x N real ones: the padded steps outnumber the real ones below N = "
-            f"{pad / (2 * args.levels):,.0f}, and the cost tends to slope 1 only once N is much longer than that; "
-            "attention has no such constant."
-        )
+    parts.append(_padding_note(lengths, series, pad, 2 * args.levels))
     parts.append(_crossings(cross, lengths, series))
     parts.append(_expected(fits, args.fit_from, rf, lengths, args.levels))
     trained = sorted({int(n) for a in acc.values() for n in a})
@@ -703,6 +693,33 @@ def _expected(fits, fit_from, rf, lengths, levels) -> str:
     if missed:
         out += ("; " if met else "") + "NOT as expected for " + "; ".join(missed)
     return out + "."
+
+
+def _padding_note(lengths, series, pad: int, convs: int) -> str:
+    """What the causal padding does to the conv's cost: flat where the padding dominates, then the local slope."""
+    balance = pad / convs
+    out = (
+        f"Each causal convolution of the conv stack pads its input with d (k - 1) zeros whatever N is: {pad:,} padded "
+        f"steps per sequence over the {convs} convolutions against {convs} x N real ones, so the padded steps "
+        f"outnumber the real ones below N = {balance:,.0f}, and there the conv's cost is mostly the padding's"
+    )
+    t = series["conv"]["seconds"]
+    short = [(n, v) for n, v in zip(lengths, t) if v is not None and n <= balance]
+    if len(short) >= 2:
+        low = math.log(short[-1][1] / short[0][1]) / math.log(short[-1][0] / short[0][0])
+        out += f" (time slope {low:.2f} from N = {short[0][0]} to {short[-1][0]})"
+    pts = [(n, v) for n, v in zip(lengths, t) if v is not None]
+    if len(pts) >= 2:
+        (n0, t0), (n1, t1) = pts[-2], pts[-1]
+        local = math.log(t1 / t0) / math.log(n1 / n0)
+        if abs(local - 1) <= SLOPE_TOLERANCE:
+            how = "near the 1 of its operation count"
+        elif local > 1:
+            how = "steeper than the 1 of its operation count (this run does not measure why)"
+        else:
+            how = "still below 1"
+        out += f"; between N = {n0} and {n1}, where the real steps dominate, its local time slope is {local:.2f}, {how}"
+    return out + ". Attention has no such constant."
 
 
 def _crossings(cross, lengths, series) -> str:
