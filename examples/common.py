@@ -340,10 +340,10 @@ def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.pare
         parts.append(f"`{r['command']}`  \n{r['date']}, {r['elapsed_s']} s, {r['machine']}, seed {r['seed']}\n")
         parts.append(r["text"].strip() + "\n")
         if r["header"]:
-            parts.append("| " + " | ".join(map(str, r["header"])) + " |")
+            parts.append("| " + " | ".join(map(_cell, r["header"])) + " |")
             parts.append("|" + "---|" * len(r["header"]))
             for row in r["rows"]:
-                parts.append("| " + " | ".join("" if c is None else str(c) for c in row) + " |")
+                parts.append("| " + " | ".join(map(_cell, row)) + " |")
             parts.append("")
         for f in r["figures"]:
             parts.append(f"![{f['caption']}]({prefix}{f['file']})  \n*{f['caption']}*\n")
@@ -352,6 +352,11 @@ def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.pare
         if r.get("audio"):
             parts.append("")
     return "\n".join(parts)
+
+
+def _cell(value: Any) -> str:
+    """A Markdown table cell: ``None`` empty, a ``|`` inside the text escaped (it would start a column)."""
+    return "" if value is None else str(value).replace("|", "\\|")
 
 
 def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Path:

@@ -69,6 +69,17 @@ def test_results_markdown(tmp_path):
     assert "![a curve](adding/curve.png)" in md
 
 
+def test_results_markdown_escapes_pipes_in_cells(tmp_path):
+    common, path = _write(tmp_path, "adding")
+    record = json.loads(path.read_text())
+    record["header"], record["rows"] = ["quantity", "value"], [["max |diff|", "1e-6"]]
+    path.write_text(json.dumps(record))
+    md = common.results_markdown(tmp_path, tmp_path)
+    row = next(line for line in md.splitlines() if "diff" in line)
+    assert row == "| max \\|diff\\| | 1e-6 |"
+    assert row.replace("\\|", "").count("|") == 3  # two columns, as the header
+
+
 def test_report_example_sections(tmp_path):
     _write(tmp_path / "res")
     index = build_report(tmp_path / "rep", progress=False, sections=[], examples=tmp_path / "res")
