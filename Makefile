@@ -16,7 +16,7 @@ endif
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench install install-dev clean browser
+.PHONY: demo test check bench install install-dev clean browser espeak
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,13 @@ browser:
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
 	    || echo "note: could not install chromium/chromium-driver; the browser test will say why it skips"; }
 
-test: $(VENV)/.installed-dev browser
+# espeak-ng for the speech example and its test (Debian package; they skip where apt cannot run)
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) >/dev/null 2>&1 \
+	    || echo "note: could not install espeak-ng; the speech example and its tests will say why they skip"; }
+
+test: $(VENV)/.installed-dev browser espeak
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 check: $(VENV)/.installed-dev

@@ -32,10 +32,14 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from atrous.viz.report import EXAMPLE_ORDER
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "docs" / "results"
 RESULTS_MD = ROOT / "docs" / "RESULTS.md"
 QUICK_DIR = ROOT / "build" / "examples"
+RECORDED_ENV = ("ATROUS_DETERMINISTIC",)
+"""Environment variables that change what a run computes: a recorded command starts with those set."""
 
 
 def positive_int(name: str) -> Callable[[str], int]:
@@ -191,9 +195,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def machine() -> str:
+    load = f", load average {os.getloadavg()[2]:.1f} over the last 15 min" if hasattr(os, "getloadavg") else ""
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}{load}"
     )
 
 
@@ -223,9 +228,6 @@ def command(args: argparse.Namespace, script: str, dist: Dist) -> str:
     return env + prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
 
 
-#: environment variables written into a recorded command when they are set
-RECORDED_ENV = ("ATROUS_DETERMINISTIC",)
-
 
 def save(
     args: argparse.Namespace,
@@ -238,16 +240,18 @@ def save(
     header: Sequence[str],
     rows: Sequence[Sequence[Any]],
     figures: Sequence[tuple[str, Any, str]] = (),
+    audio: Sequence[tuple[str, Any, int, str]] = (),
     data: dict[str, Any] | None = None,
     started: float,
     seeds: Sequence[int] | None = None,
 ) -> Path | None:
     """Write ``<out>/<name>.json`` and ``<out>/<name>/<file>.png`` (rank 0 only).
 
-    ``figures`` are ``(file name, matplotlib Figure, caption)``; ``text`` is a paragraph of
-    Markdown (backticks for code); ``rows`` the summary table; ``seeds`` the seeds of a run
-    that repeats its training over several (recorded beside ``seed``). A run writing into
-    ``docs/results`` also regenerates ``docs/RESULTS.md``.
+    ``figures`` are ``(file name, matplotlib Figure, caption)``; ``audio`` are ``(file name,
+    float waveform in [-1, 1], sampling rate, caption)``, written as 16-bit PCM WAV files;
+    ``text`` is a paragraph of Markdown (backticks for code); ``rows`` the summary table;
+    ``seeds`` the seeds of a run that repeats its training over several (recorded beside
+    ``seed``). A run writing into ``docs/results`` also regenerates ``docs/RESULTS.md``.
     """
     if not dist.main:
         return None
@@ -263,6 +267,12 @@ def save(
         fig.savefig(folder / file, dpi=110, bbox_inches="tight")
         plt.close(fig)
         listed.append({"file": f"{name}/{file}", "caption": caption})
+    sounds = []
+    for file, wave, rate, caption in audio:
+        if not file.endswith(".wav"):
+            raise ValueError(f"audio file names end in .wav, got {file!r}")
+        write_wav(folder / file, wave, rate)
+        sounds.append({"file": f"{name}/{file}", "caption": caption, "rate": int(rate)})
     record = {
         "name": name,
         "title": title,
@@ -278,6 +288,7 @@ def save(
         "header": list(header),
         "rows": [[_plain(c) for c in r] for r in rows],
         "figures": listed,
+        **({"audio": sounds} if sounds else {}),
         "data": _plain(data or {}),
     }
     path = out / f"{name}.json"
@@ -287,6 +298,15 @@ def save(
     if out.resolve() == RESULTS_DIR.resolve():
         write_results_md(RESULTS_DIR, RESULTS_MD)
     print(f"{title}: wrote {path}")
+    return path
+
+
+def write_wav(path: Path, wave: Any, rate: int) -> Path:
+    """A mono 16-bit PCM WAV file of ``wave`` (floats in [-1, 1], clipped)."""
+    from scipy.io import wavfile
+
+    x = np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0)
+    wavfile.write(path, int(rate), np.round(x * 32767).astype(np.int16))
     return path
 
 
@@ -307,10 +327,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-ORDER = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
-# long thin structures, small objects beside large ones, graphs
-ORDER += ["lanes", "lesions", "point_clouds"]
-ORDER += ["streaming"]  # streaming a codec and a vocoder
+ORDER = list(EXAMPLE_ORDER)
 
 INTRO = """# Results of the examples
 
@@ -334,14 +351,23 @@ def results_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.pare
         parts.append(f"`{r['command']}`  \n{r['date']}, {r['elapsed_s']} s, {r['machine']}, {seeds}\n")
         parts.append(r["text"].strip() + "\n")
         if r["header"]:
-            parts.append("| " + " | ".join(map(str, r["header"])) + " |")
+            parts.append("| " + " | ".join(map(_cell, r["header"])) + " |")
             parts.append("|" + "---|" * len(r["header"]))
             for row in r["rows"]:
-                parts.append("| " + " | ".join("" if c is None else str(c) for c in row) + " |")
+                parts.append("| " + " | ".join(map(_cell, row)) + " |")
             parts.append("")
         for f in r["figures"]:
             parts.append(f"![{f['caption']}]({prefix}{f['file']})  \n*{f['caption']}*\n")
+        for a in r.get("audio", []):
+            parts.append(f"Audio: [{a['file'].split('/')[-1]}]({prefix}{a['file']}), {a['caption']}  ")
+        if r.get("audio"):
+            parts.append("")
     return "\n".join(parts)
+
+
+def _cell(value: Any) -> str:
+    """A Markdown table cell: ``None`` empty, a ``|`` inside the text escaped (it would start a column)."""
+    return "" if value is None else str(value).replace("|", "\\|")
 
 
 def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Path:

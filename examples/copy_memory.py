@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 from atrous.datasets.sequence import copy_memory
-from atrous.nn import TCN
 
 PAPER = {"tcn": 3.5e-5, "lstm": 0.0204}
 DIGITS = 10
@@ -40,65 +38,29 @@ QUICK |= {"kernel_size": 4, "eval_every": 4}
 
 
 def build_parser():
-    p = common.parser(__doc__.splitlines()[0])
-    pi, pf = common.positive_int, common.positive_float
+    p = sc.sequence_parser(
+        __doc__.splitlines()[0], FULL, lr=5e-4, clip=1.0, epochs_help="epochs (default 8; the paper's code: 50)"
+    )
     p.add_argument(
         "--blank-length",
         "--seq-length",
         dest="blank_length",
-        type=pi("--blank-length"),
+        type=common.positive_int("--blank-length"),
         help="T, the blanks between the digits and the recall (default 1000; 20 with --quick)",
     )
-    p.add_argument("--train-size", type=pi("--train-size"), help="training sequences (default 10000)")
-    p.add_argument("--test-size", type=pi("--test-size"), help="test sequences (default 1000)")
-    p.add_argument("--epochs", type=pi("--epochs"), help="epochs (default 8; the paper's code: 50)")
-    p.add_argument("--batch-size", type=pi("--batch-size"), default=32, help="global batch (default 32)")
-    p.add_argument("--lr", type=pf("--lr"), default=5e-4, help="RMSprop learning rate (default 5e-4)")
-    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip, <= 0: none (default 1.0)")
-    p.add_argument("--model", choices=["tcn", "lstm", "both"], default="both", help="what to train (default both)")
-    p.add_argument("--levels", type=pi("--levels"), help="TCN blocks (default 8)")
-    p.add_argument("--channels", type=pi("--channels"), help="TCN width (default 10)")
-    p.add_argument("--kernel-size", type=pi("--kernel-size"), help="TCN kernel size (default 8)")
-    p.add_argument("--lstm-hidden", type=pi("--lstm-hidden"), help="LSTM width (default: parameters as the TCN's)")
-    p.add_argument("--eval-every", type=pi("--eval-every"), help="batches between test evaluations (default 100)")
     return p
 
 
 def main(argv=None) -> int:
-    p = build_parser()
-    args = common.parse(p, argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    dist = common.distributed(args.device)
-    if args.batch_size % dist.world:
-        p.error(f"--batch-size {args.batch_size} must be divisible by the {dist.world} processes")
-    if args.train_size < args.batch_size:
-        p.error(f"--train-size {args.train_size} must be at least --batch-size {args.batch_size}")
-    t0 = time.perf_counter()
+    args, dist = sc.parse_sequence_args(build_parser(), argv, FULL, QUICK)
     T = args.blank_length
     length = T + 2 * DIGITS
-    x_train, y_train = copy_memory(args.train_size, T, seed=args.seed)
-    x_test, y_test = copy_memory(args.test_size, T, seed=args.seed + 1)
-    data = (x_train.unsqueeze(1), y_train, x_test.unsqueeze(1), y_test)
-
-    common.seed_everything(args.seed)
-    tcn = TCN(1, [args.channels] * args.levels, kernel_size=args.kernel_size, dropout=0.0)
-    rf = sc.receptive_field(tcn, 1, length)
-    models = {"tcn": sc.TCNHead(tcn, CLASSES, per_step=True)}
-    n_tcn = common.count_parameters(models["tcn"])
-    hidden = args.lstm_hidden or sc.matched_hidden(n_tcn, 1, CLASSES)
-    common.seed_everything(args.seed)
-    models["lstm"] = sc.LSTMHead(1, hidden, CLASSES, per_step=True)
-    params = {k: common.count_parameters(m) for k, m in models.items()}
     chance = DIGITS * math.log(8) / length
-    if dist.main:
-        print(
-            f"copy memory T={T} ({length} steps): TCN {params['tcn']} parameters, receptive field {rf['layer']} "
-            f"(analyze: {rf['analyze']}); LSTM hidden {hidden}, {params['lstm']} parameters",
-            flush=True,
-        )
-    wanted = ["tcn", "lstm"] if args.model == "both" else [args.model]
+
+    def data(seed):
+        x_train, y_train = copy_memory(args.train_size, T, seed=seed)
+        x_test, y_test = copy_memory(args.test_size, T, seed=seed + 1)
+        return x_train.unsqueeze(1), y_train, x_test.unsqueeze(1), y_test
 
     def loss(out, y):
         return F.cross_entropy(out.reshape(-1, CLASSES), y.reshape(-1))
@@ -112,112 +74,40 @@ def main(argv=None) -> int:
         right = out[:, -DIGITS:].argmax(-1) == y[:, -DIGITS:]
         return right.float().mean(dim=1).sum()
 
-    curves: dict[str, sc.Curves] = {}
-    for key in wanted:
-        common.seed_everything(args.seed)
-        curves[key] = sc.train(
-            models[key],
-            data,
-            loss=loss,
-            loss_sum=loss_sum,
-            metric_sum=recall_sum,
-            optimizer=torch.optim.RMSprop,
-            lr=args.lr,
-            clip=args.clip,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            dist=dist,
-            name=key,
-        )
-
-    per_epoch = args.train_size // args.batch_size
-    header, rows = table(curves, params)
-    fig = sc.curve_figure(
-        curves,
-        ylabel="test cross-entropy (mean over all steps)",
-        paper={k: PAPER[k] for k in wanted},
-        chance=chance,
-        chance_label=f"blanks right, digits guessed: {chance:.4f}",
-        batches_per_epoch=per_epoch,
-        title=f"Copy memory, T = {T}",
-        metric="recall",
-        metric_label="recalled digits right (%)",
-    )
-    text = describe(args, rf, params, hidden, curves, per_epoch, chance)
-    common.save(
-        args,
-        dist,
-        script=__file__,
+    task = sc.Task(
         name="copy_memory",
         title="Copy memory: dilated TCN vs LSTM (Bai et al. 2018)",
-        text=text,
-        header=header,
-        rows=rows,
-        figures=[
-            (
-                "curves.png",
-                fig,
-                f"Copy memory, T = {T}: test cross-entropy (left; dashed: the paper's final values) and the "
-                "accuracy on the ten recalled digits (right)",
-            )
-        ],
-        data={
+        script=__file__,
+        in_channels=1,
+        outputs=CLASSES,
+        per_step=True,
+        length=length,
+        data=data,
+        loss=loss,
+        loss_sum=loss_sum,
+        metric_sum=recall_sum,
+        optimizer=torch.optim.RMSprop,
+        paper=PAPER,
+        ylabel="test cross-entropy (mean over all steps)",
+        chance=chance,
+        chance_label=f"blanks right, digits guessed: {chance:.4f}",
+        caption=(
+            f"Copy memory, T = {T}: test cross-entropy (left; dashed: the paper's final values) and the "
+            "accuracy on the ten recalled digits (right)"
+        ),
+        describe=lambda r: describe(r.args, r.rf, r.params, r.hidden, r.curves, r.per_epoch, chance),
+        metric="recall",
+        metric_label="recalled digits right (%)",
+        extra={
             "blank_length": T,
             "length": length,
-            "train_size": args.train_size,
-            "test_size": args.test_size,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "clip": args.clip,
-            "epochs": args.epochs,
-            "batches_per_epoch": per_epoch,
-            "eval_every": args.eval_every,
-            "receptive_field": rf,
-            "covers_sequence": rf["layer"] >= length,
-            "parameters": params,
-            "lstm_hidden": hidden,
-            "paper": PAPER,
             "chance_loss": chance,
             "metric": "fraction of the ten recalled digits predicted right",
-            "curves": {k: cv.as_dict() for k, cv in curves.items()},
         },
-        started=t0,
     )
+    sc.run(task, args, dist)
     common.finish(dist)
     return 0
-
-
-def table(curves: dict[str, sc.Curves], params: dict[str, int]) -> tuple[list[str], list[list]]:
-    """The summary table: one row per model."""
-    header = [
-        "model",
-        "parameters",
-        "batches",
-        "test loss before training",
-        "test loss after each epoch",
-        "best test loss",
-        "paper (final loss)",
-        "recall accuracy (final)",
-        "ms / batch",
-    ]
-    rows = []
-    for key, cv in curves.items():
-        rows.append(
-            [
-                key.upper(),
-                params[key],
-                cv.batches[-1],
-                common.fmt(cv.loss[0]),
-                ", ".join(common.fmt(v) for v in cv.epoch_loss),
-                common.fmt(min(cv.loss)),
-                common.fmt(PAPER[key]),
-                f"{100 * cv.metric[-1]:.1f}%",
-                round(cv.seconds_per_batch * 1000, 1),
-            ]
-        )
-    return header, rows
 
 
 def describe(args, rf, params, hidden, curves, per_epoch, chance) -> str:

@@ -749,16 +749,17 @@ _MIME = {".svg": "image/svg+xml", ".png": "image/png", ".gif": "image/gif", ".jp
 
 
 def _inline_assets(page: str, folder: Path) -> str:
-    """Every ``src="assets/NAME"`` as a data URI of the file's bytes."""
+    """Every ``src="assets/NAME"`` and ``href="assets/NAME"`` (an audio file's download link)
+    as a data URI of the file's bytes."""
     import base64
     import re
 
     def data(match: re.Match[str]) -> str:
-        path = folder / match.group(1)
+        path = folder / match.group(2)
         mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
-        return f'src="data:{mime};base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
+        return f'{match.group(1)}="data:{mime};base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
 
-    return re.sub(r'src="assets/([^"]+)"', data, page)
+    return re.sub(r'(src|href)="assets/([^"]+)"', data, page)
 
 
 def _short_title(title: str) -> str:
@@ -795,6 +796,24 @@ def _page(b: _Builder, title: str, elapsed: float, single_file: bool) -> str:
     return _inline_assets(page, b.assets) if single_file else page
 
 
+EXAMPLE_ORDER = (
+    "adding",
+    "copy_memory",
+    "attention",
+    "genomics",
+    "objects",
+    "gridding",
+    "rhythm",
+    "upsampling",
+    "speech",
+    "lanes",
+    "lesions",
+    "point_clouds",
+    "streaming",
+)
+"""The order of the example sections (``examples/common.py`` writes docs/RESULTS.md in it too)."""
+
+
 def example_records(folder: str | Path) -> list[dict[str, Any]]:
     """The example results in ``folder`` (``<name>.json`` files), in the examples' order."""
     import json
@@ -816,8 +835,7 @@ def example_records(folder: str | Path) -> list[dict[str, Any]]:
         records.append(record)
     if not records:
         raise SpecError(f"examples folder {str(root)!r} holds no results (<name>.json); run an example first")
-    order = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
-    order += ["lanes", "lesions", "point_clouds"]
+    order = EXAMPLE_ORDER
     records.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["name"]))
     return records
 
@@ -866,6 +884,18 @@ def _example_section(b: _Builder, record: dict[str, Any], root: Path) -> Section
         dest, rel = b.asset(name)
         shutil.copyfile(src, dest)
         s.figure(rel, f["caption"])
+    for a in record.get("audio", []):
+        src = root / a["file"]
+        if not src.is_file():
+            s.text(f"(audio {html.escape(a['file'])} is missing from {html.escape(str(root))})")
+            continue
+        dest, rel = b.asset("example_" + a["file"].replace("/", "_"))
+        shutil.copyfile(src, dest)
+        s.blocks.append(
+            f'<figure><audio controls preload="none" src="{html.escape(rel)}"></audio>'
+            f'<figcaption><a href="{html.escape(rel)}">{html.escape(a["file"].split("/")[-1])}</a>: '
+            f"{html.escape(a['caption'])}</figcaption></figure>"
+        )
     mode = "" if record.get("mode", "full") == "full" else f" ({html.escape(str(record['mode']))} run)"
     s.text(
         f"Produced by <code>{html.escape(record['command'])}</code>{mode}"

@@ -69,6 +69,17 @@ def test_results_markdown(tmp_path):
     assert "![a curve](adding/curve.png)" in md
 
 
+def test_results_markdown_escapes_pipes_in_cells(tmp_path):
+    common, path = _write(tmp_path, "adding")
+    record = json.loads(path.read_text())
+    record["header"], record["rows"] = ["quantity", "value"], [["max |diff|", "1e-6"]]
+    path.write_text(json.dumps(record))
+    md = common.results_markdown(tmp_path, tmp_path)
+    row = next(line for line in md.splitlines() if "diff" in line)
+    assert row == "| max \\|diff\\| | 1e-6 |"
+    assert row.replace("\\|", "").count("|") == 3  # two columns, as the header
+
+
 def test_report_example_sections(tmp_path):
     _write(tmp_path / "res")
     index = build_report(tmp_path / "rep", progress=False, sections=[], examples=tmp_path / "res")
@@ -122,3 +133,61 @@ def test_recorded_results_are_complete_and_current():
             assert (common.RESULTS_DIR / f["file"]).is_file(), f["file"]
     fresh = common.results_markdown(common.RESULTS_DIR, common.RESULTS_MD.parent)
     assert fresh == common.RESULTS_MD.read_text(), "docs/RESULTS.md is stale: run examples/common.write_results_md()"
+
+
+def test_recorded_command_names_the_deterministic_switch(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATROUS_DETERMINISTIC", "1")
+    _, path = _write(tmp_path)
+    assert (
+        json.loads(path.read_text())["command"] == "ATROUS_DETERMINISTIC=1 python examples/adding.py --seed 3 --quick"
+    )
+    monkeypatch.delenv("ATROUS_DETERMINISTIC")
+    _, path = _write(tmp_path)
+    assert json.loads(path.read_text())["command"] == "python examples/adding.py --seed 3 --quick"
+
+
+def test_audio_in_results_markdown_and_report(tmp_path):
+    import numpy as np
+    from scipy.io import wavfile
+
+    common = _common()
+    p = common.parser("test")
+    args = common.parse(p, ["--out", str(tmp_path / "res"), "--quick"])
+    tone = np.sin(np.arange(800) * 0.3) * 0.5
+    path = common.save(
+        args,
+        common.distributed(),
+        script=str(ROOT / "examples" / "speech.py"),
+        name="speech",
+        title="Sound",
+        text="A tone.",
+        header=[],
+        rows=[],
+        audio=[("tone.wav", tone, 8000, "a tone")],
+        started=time.perf_counter(),
+    )
+    record = json.loads(path.read_text())
+    assert record["audio"] == [{"file": "speech/tone.wav", "caption": "a tone", "rate": 8000}]
+    rate, x = wavfile.read(tmp_path / "res" / "speech" / "tone.wav")
+    assert rate == 8000 and x.dtype == np.int16 and np.abs(x / 32767 - tone).max() < 1e-4
+    md = common.results_markdown(tmp_path / "res", tmp_path / "res")
+    assert "Audio: [tone.wav](speech/tone.wav), a tone" in md
+    index = build_report(tmp_path / "rep", progress=False, sections=[], examples=tmp_path / "res")
+    text = index.read_text()
+    assert '<audio controls preload="none" src="assets/example_speech_tone.wav">' in text
+    assert (tmp_path / "rep" / "assets" / "example_speech_tone.wav").read_bytes() == (
+        tmp_path / "res" / "speech" / "tone.wav"
+    ).read_bytes()
+    with pytest.raises(ValueError, match=r"audio file names end in \.wav"):
+        common.save(
+            args,
+            common.distributed(),
+            script="x.py",
+            name="speech",
+            title="t",
+            text="",
+            header=[],
+            rows=[],
+            audio=[("tone.mp3", tone, 8000, "")],
+            started=0.0,
+        )

@@ -135,7 +135,7 @@ def _check_record(record, name, length):
         assert n >= 3 and cv["batches"][0] == 0
         assert len(cv["test_loss"]) == len(cv["test_metric"]) == n
         assert len(cv["epoch_test_loss"]) == len(cv["epoch"]) == data["epochs"]
-        assert cv["batches"][-1] == data["epochs"] * data["batches_per_epoch"]
+        assert cv["batches"][-1] == data.get("warmup_batches", 0) + data["epochs"] * data["batches_per_epoch"]
     # the models are matched in size (within 10%)
     p = data["parameters"]
     assert abs(p["lstm"] - p["tcn"]) / p["tcn"] < 0.1
@@ -150,10 +150,52 @@ def test_adding_quick(tmp_path):
     record = json.loads((tmp_path / "adding.json").read_text())
     _check_record(record, "adding", record["data"]["seq_length"])
     assert (tmp_path / "adding" / "curves.png").stat().st_size > 10_000
-    tcn = record["data"]["curves"]["tcn"]
+    assert (tmp_path / "adding" / "sensitivity.png").stat().st_size > 10_000
+    data = record["data"]
+    tcn = data["curves"]["tcn"]
     assert tcn["test_loss"][-1] < 0.8 * tcn["test_loss"][0]
-    assert record["data"]["paper"] == {"tcn": 5.8e-5, "lstm": 0.164}
+    assert data["paper"] == {"tcn": 5.8e-5, "lstm": 0.164}
     assert "locuslab/TCN issue 1" in record["text"]  # the initialisation is stated
+    # the recipe: a warm-up on short sequences, then T; both models get it
+    assert data["warmup_length"] == 10 and data["warmup_batches"] == 8
+    assert tcn["warmup_batches"] == data["curves"]["lstm"]["warmup_batches"] == 8
+    assert "first 8 batches on sequences of length 10" in record["text"]
+
+
+def test_adding_control_and_seeds(tmp_path):
+    argv = ["--quick", "--control", "--seeds", "3", "4", "--model", "tcn", "--epochs", "1", "--out", str(tmp_path)]
+    _script("adding").main([*argv, "--threads", "1"])
+    record = json.loads((tmp_path / "adding.json").read_text())
+    curves = record["data"]["curves"]
+    assert list(curves) == ["tcn seed 3", "tcn seed 4", "tcn seed 3, no warm-up"]
+    assert record["data"]["seeds"] == [3, 4]
+    # the control spends the warm-up's batches on T itself: the same number of batches
+    assert {len(c["batches"]) for c in curves.values()} == {len(curves["tcn seed 3"]["batches"])}
+    assert curves["tcn seed 3"]["test_loss"][0] == curves["tcn seed 3, no warm-up"]["test_loss"][0]  # same init
+    assert curves["tcn seed 3"]["test_loss"][-1] != curves["tcn seed 3, no warm-up"]["test_loss"][-1]
+    assert [row[0] for row in record["rows"]] == ["TCN seed 3", "TCN seed 4", "TCN seed 3, no warm-up"]
+
+
+def test_sensitivity_of_one_causal_conv():
+    if str(ROOT / "examples") not in sys.path:
+        sys.path.insert(0, str(ROOT / "examples"))
+    import sequence_common as sc
+
+    from atrous.nn import CausalConv1d
+
+    torch.manual_seed(0)
+    conv = CausalConv1d(2, 1, 3, dilation=2)
+
+    class Last(torch.nn.Module):
+        def forward(self, x):
+            return conv(x)[:, :, -1]
+
+    sens = sc.sensitivity(Last(), torch.randn(5, 2, 12))
+    w = conv.weight.detach()[0].abs()  # (2, 3): tap t reads s = 2 * (2 - t) steps back
+    expected = torch.zeros(2, 12)
+    for t in range(3):
+        expected[:, 2 * (2 - t)] = w[:, t]
+    assert torch.allclose(sens, expected, atol=1e-6)
 
 
 def test_copy_memory_quick(tmp_path):
@@ -190,7 +232,19 @@ def test_tcn_initialisation_is_what_the_papers_runs_had():
     assert abs(tcn.blocks[0].downsample.weight.std().item() - 0.01) < 0.003  # the 1x1 shortcut: N(0, 0.01)
 
 
-@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--lr", "-1"], ["--model", "gru"], ["--seq-length", "x"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--epochs", "0"],
+        ["--lr", "-1"],
+        ["--model", "gru"],
+        ["--seq-length", "x"],
+        ["--seeds", "-1"],
+        ["--warmup-batches", "-2"],
+        ["--warmup-length", "1"],
+        ["--decay", "2"],
+    ],
+)
 def test_bad_command_line(argv, tmp_path):
     with pytest.raises(SystemExit) as info:
         _script("adding").main(["--quick", "--out", str(tmp_path), *argv])
