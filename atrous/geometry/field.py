@@ -27,6 +27,7 @@ bounded field walk the graph of fields once, each shared ancestor once (merges o
 branches are not re-walked), in time polynomial in the depth.
 
 Examples:
+    >>> from atrous.geometry import ConvSpec, receptive_field
     >>> f = receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)])
     >>> [x.size for x in f]
     [3, 7, 15]
@@ -730,6 +731,7 @@ def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
         ``input_size``).
 
     Examples:
+        >>> from atrous.geometry import ConvSpec, PoolSpec, receptive_field
         >>> vgg_block = [ConvSpec(3, padding=1), ConvSpec(3, padding=1), PoolSpec(2)]
         >>> [(f.size, f.jump, -f.start) for f in receptive_field(vgg_block)]
         [(3, Fraction(1, 1), 1), (5, Fraction(1, 1), 2), (6, Fraction(2, 1), 2)]
