@@ -1,4 +1,4 @@
-# atrous: make demo | make test | make check | make bench
+# atrous: make demo | make test | make test-fast | make check | make bench
 # A CPU build of torch is installed first when no GPU is present, so that a fresh `make test`
 # takes minutes instead of a multi-GB CUDA download. Override with
 #   make test TORCH_SPEC='torch>=2.3'   (and TORCH_PIP_ARGS='--index-url <your wheel index>')
@@ -16,7 +16,7 @@ endif
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench install install-dev clean browser
+.PHONY: demo test test-fast check bench install install-dev clean browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ browser:
 
 test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+# the edit loop: everything but the tests marked slow (subprocesses, DDP, export, full examples)
+test-fast: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -n 2 -m "not slow and not thirdparty" $(PYTEST_ARGS)
 
 check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check atrous tests benchmarks examples
