@@ -1,4 +1,4 @@
-# atrous: make demo | make test | make test-fast | make check | make bench
+# atrous: make demo | make test | make test-fast | make check | make docs | make bench
 # A CPU build of torch is installed first when no GPU is present, so that a fresh `make test`
 # takes minutes instead of a multi-GB CUDA download. Override with
 #   make test TORCH_SPEC='torch>=2.3'   (and TORCH_PIP_ARGS='--index-url <your wheel index>')
@@ -16,7 +16,7 @@ endif
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast check bench install install-dev clean browser
+.PHONY: demo test test-fast check docs bench install install-dev clean browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q -e ".[dev,viz]"
 	@touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-docs: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[docs]"
+	@touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -48,12 +52,16 @@ browser:
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
 	    || echo "note: could not install chromium/chromium-driver; the browser test will say why it skips"; }
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev $(VENV)/.installed-docs browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # the edit loop: everything but the tests marked slow (subprocesses, DDP, export, full examples)
 test-fast: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -n 2 -m "not slow and not thirdparty" $(PYTEST_ARGS)
+
+# the site (user guide, API reference from the docstrings, gallery) in site/, warnings as errors
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check atrous tests benchmarks examples
@@ -66,4 +74,4 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/atrous bench stream
 
 clean:
-	rm -rf $(VENV) report build dist *.egg-info
+	rm -rf $(VENV) report site build dist *.egg-info
