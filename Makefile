@@ -1,4 +1,4 @@
-# atrous: make demo | make test | make check | make bench
+# atrous: make demo | make test | make test-fast | make check | make docs | make bench
 # A CPU build of torch is installed first when no GPU is present, so that a fresh `make test`
 # takes minutes instead of a multi-GB CUDA download. Override with
 #   make test TORCH_SPEC='torch>=2.3'   (and TORCH_PIP_ARGS='--index-url <your wheel index>')
@@ -16,7 +16,7 @@ endif
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench install install-dev clean browser espeak
+.PHONY: demo test test-fast check docs bench install install-dev clean browser espeak
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q -e ".[dev,viz]"
 	@touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-docs: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[docs]"
+	@touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -54,8 +58,16 @@ espeak:
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) >/dev/null 2>&1 \
 	    || echo "note: could not install espeak-ng; the speech example and its tests will say why they skip"; }
 
-test: $(VENV)/.installed-dev browser espeak
+test: $(VENV)/.installed-dev $(VENV)/.installed-docs browser espeak
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+# the edit loop: everything but the tests marked slow (subprocesses, DDP, export, full examples)
+test-fast: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -n 2 -m "not slow and not thirdparty" $(PYTEST_ARGS)
+
+# the site (user guide, API reference from the docstrings, gallery) in site/, warnings as errors
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check atrous tests benchmarks examples
@@ -68,4 +80,4 @@ bench: $(VENV)/.installed-dev
 	$(VENV)/bin/atrous bench stream
 
 clean:
-	rm -rf $(VENV) report build dist *.egg-info
+	rm -rf $(VENV) report site build dist *.egg-info

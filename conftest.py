@@ -1,10 +1,8 @@
-"""Shared pytest set-up: a private cache directory, names for doctests, hypothesis profiles."""
+"""Shared pytest set-up: a private cache directory and hypothesis profiles (doctests import what they use)."""
 
 import os
 import shutil
 import tempfile
-
-import pytest
 
 try:
     from hypothesis import settings
@@ -43,19 +41,3 @@ def pytest_unconfigure(config):
     cache = getattr(config, "_atrous_cache", None)
     if cache:
         shutil.rmtree(cache, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace):
-    import atrous
-    import atrous.geometry as geometry
-
-    doctest_namespace["at"] = atrous
-    for name in geometry.__all__:
-        doctest_namespace[name] = getattr(geometry, name)
-    try:
-        import numpy as np
-
-        doctest_namespace["np"] = np
-    except ImportError:  # pragma: no cover
-        pass

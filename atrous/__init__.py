@@ -25,14 +25,14 @@ _register("torch.", "atrous.analysis.modules:spec_of_module")
 
 __version__ = "0.1.0"
 
-__all__ = [*_geometry_all, "__version__"]
-
 # torch-backed functions, imported on first use so that `import atrous` stays light
 _LAZY = {
     "analyze": ("atrous.analysis", "analyze"),
     "erf": ("atrous.analysis", "erf"),
     "stream": ("atrous.stream", None),
 }
+
+__all__ = sorted([*_geometry_all, *_LAZY, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -43,3 +43,8 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(module_name)
         return module if attr is None else getattr(module, attr)
     raise AttributeError(f"module 'atrous' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names are listed (tab completion, dir()) before they are first imported
+    return sorted({*globals(), *_LAZY})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AtrousError", "SpecError", "MisalignmentError"]
+__all__ = ["AtrousError", "GriddingWarning", "MisalignmentError", "SpecError"]
 
 
 class AtrousError(Exception):
@@ -18,3 +18,7 @@ class SpecError(AtrousError, ValueError):
 
 class MisalignmentError(SpecError):
     """Receptive fields that cannot be merged exactly (their jumps differ)."""
+
+
+class GriddingWarning(UserWarning):
+    """Dilation rates that grid (leave holes in the receptive field or fail the HDC rule)."""

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from atrous._fast import autotune, ckernel
 
 
@@ -19,6 +21,7 @@ def test_the_session_uses_a_temporary_cache_directory():
     assert autotune.cache_path().parent == cache
 
 
+@pytest.mark.slow
 def test_child_processes_inherit_it():
     code = "from atrous._fast import ckernel; print(ckernel.cache_dir())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)

@@ -122,6 +122,7 @@ def test_bad_input_in_process(case, fixtures, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("case", SUBPROCESS, ids=case_id)
+@pytest.mark.slow
 def test_bad_input_in_a_process(case, fixtures):
     argv, _ = case
     before, repo = _tree(fixtures), _repo_state()
@@ -130,6 +131,7 @@ def test_bad_input_in_a_process(case, fixtures):
 
 
 @pytest.mark.parametrize("case", BOUNDED_OK, ids=lambda c: case_id((c[0], "")))
+@pytest.mark.slow
 def test_once_unbounded_valid_input_succeeds_in_a_process(case, tmp_path):
     argv, written = case
     proc = run_cli_process(argv, tmp_path)

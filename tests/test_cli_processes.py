@@ -49,6 +49,7 @@ def hostile_cwd(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_plot_and_report_do_not_run_a_fake_matplotlib(hostile_cwd):
     proc = _atrous(["plot", "rf", "--model", "usermodel:build", "-i", "1,1,16,16", "-o", "rf.png"], hostile_cwd)
     assert proc.returncode == 0, proc.stderr
@@ -61,6 +62,7 @@ def test_plot_and_report_do_not_run_a_fake_matplotlib(hostile_cwd):
     assert not (hostile_cwd / "HIJACKED").exists()
 
 
+@pytest.mark.slow
 def test_console_script_does_not_run_a_fake_matplotlib(hostile_cwd):
     script = Path(sys.executable).with_name("atrous")
     if not script.is_file():

@@ -196,6 +196,7 @@ def test_a_broken_fresh_build_never_reaches_this_process(kernel_env, monkeypatch
     torch.testing.assert_close(y, F.conv2d(x, w, None, 1, 8, 8, 4))
 
 
+@pytest.mark.slow
 def test_a_truncated_object_in_the_cache_cannot_crash_a_new_process(kernel_env, tmp_path):
     """The issue's case, in a process of its own (a crash would show as a signal here): a
     truncated cached object used to kill every process with SIGBUS until deleted."""
@@ -350,6 +351,7 @@ def test_the_route_table_lists_every_decision(tmp_path):
     assert len(text) == len(rows) and text[0].startswith("conv x=(2, 8, 33, 33)")
 
 
+@pytest.mark.slow
 def test_the_route_table_is_written_at_exit(tmp_path):
     out = tmp_path / "routes.json"
     code = "import torch, atrous.functional as AF; AF.conv(torch.randn(1, 2, 9), torch.randn(2, 2, 3), padding=1)"

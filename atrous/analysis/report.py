@@ -24,7 +24,7 @@ from typing import Any
 
 from atrous.analysis.trace import Trace
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec, Field, FieldND, LayerSpec, coverage, plan_dilations, stack_receptive_field
+from atrous.geometry import ConvSpec, Field, FieldND, LayerSpec, replacement_rates
 
 __all__ = ["GLOBAL", "AnalysisWarning", "Global", "GriddingIssue", "Node", "Report", "replacement_rates"]
 
@@ -358,23 +358,6 @@ class Report:
 def _offset(f: Field) -> Fraction:
     """Centre of output 0's field minus the centre of the input block it summarises."""
     return f.centre - (f.jump - 1) / 2
-
-
-def replacement_rates(dilations: Any, kernel_size: int) -> tuple[int, ...]:
-    """Gridding-free rates for a stack with the same kernel: as many layers (or the fewest
-    more) reaching at least the same receptive field with no holes.
-
-    Examples:
-        >>> replacement_rates([2, 2, 2], 3)
-        (1, 3, 2)
-    """
-    target = stack_receptive_field(dilations, kernel_size)
-    plan = plan_dilations(target, kernel_size)
-    rates = tuple(plan.dilations)
-    if len(rates) < len(dilations):
-        rates = (1,) * (len(dilations) - len(rates)) + rates
-    assert coverage(rates, kernel_size).ok
-    return rates
 
 
 def warn(message: str) -> None:

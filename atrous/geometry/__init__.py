@@ -9,7 +9,7 @@ Examples:
     [3, 7, 15]
 """
 
-from atrous.errors import AtrousError, MisalignmentError, SpecError
+from atrous.errors import AtrousError, GriddingWarning, MisalignmentError, SpecError
 from atrous.geometry.arithmetic import RELATIONSHIPS, Relationship, relationship
 from atrous.geometry.dilation import (
     Coverage,
@@ -18,10 +18,12 @@ from atrous.geometry.dilation import (
     TempoBank,
     TempoDilation,
     coverage,
+    dilation_schedule,
     exponential_schedule,
     frames_per_beat,
     hdc,
     plan_dilations,
+    replacement_rates,
     sawtooth_schedule,
     stack_receptive_field,
     tcn_receptive_field,
@@ -38,8 +40,10 @@ from atrous.geometry.field import (
     TapSpan,
     axis_taps,
     receptive_field,
+    residual_field,
     tap_spans,
 )
+from atrous.geometry.overlap import Checkerboard, checkerboard
 from atrous.geometry.shape import (
     axis_length,
     causal_padding,
@@ -60,11 +64,13 @@ __all__ = [
     "Alignment",
     "AtrousError",
     "Axis",
+    "Checkerboard",
     "ConvSpec",
     "Coverage",
     "DilationPlan",
     "Field",
     "FieldND",
+    "GriddingWarning",
     "HDCResult",
     "LayerSpec",
     "Merge",
@@ -81,7 +87,9 @@ __all__ = [
     "axis_length",
     "axis_taps",
     "causal_padding",
+    "checkerboard",
     "coverage",
+    "dilation_schedule",
     "exponential_schedule",
     "frames_per_beat",
     "full_padding",
@@ -94,6 +102,8 @@ __all__ = [
     "plan_dilations",
     "receptive_field",
     "relationship",
+    "replacement_rates",
+    "residual_field",
     "same_padding",
     "sawtooth_schedule",
     "stack_receptive_field",

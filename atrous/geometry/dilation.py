@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from math import gcd
+from typing import Any
 
 from atrous.errors import SpecError
 from atrous.geometry._runs import materialise
@@ -35,10 +36,12 @@ __all__ = [
     "TempoBank",
     "TempoDilation",
     "coverage",
+    "dilation_schedule",
     "exponential_schedule",
     "frames_per_beat",
     "hdc",
     "plan_dilations",
+    "replacement_rates",
     "sawtooth_schedule",
     "stack_receptive_field",
     "tcn_receptive_field",
@@ -281,6 +284,48 @@ def sawtooth_schedule(rates: Sequence[int] = (1, 2, 5), repeats: int = 1) -> tup
     return group * n
 
 
+def dilation_schedule(schedule: str | Sequence[int], levels: int) -> tuple[int, ...]:
+    """Dilations of ``levels`` blocks (the schedules of :class:`atrous.nn.TCN`).
+
+    Args:
+        schedule: ``"exponential"`` (``1, 2, 4, ...``), ``"reset:N"`` (``2^(i mod N)``: cycles
+            of ``N`` blocks, WaveNet-style) or an explicit sequence of ints.
+
+    Examples:
+        >>> from atrous.geometry import dilation_schedule
+        >>> dilation_schedule("reset:3", 7)
+        (1, 2, 4, 1, 2, 4, 1)
+    """
+    n = check_int("levels", levels, 1)
+    if isinstance(schedule, str):
+        if schedule == "exponential":
+            return exponential_schedule(n)
+        if schedule.startswith("reset:"):
+            period = check_int("reset period", _parse_int(schedule[6:], schedule), 1)
+            return tuple(2 ** (i % period) for i in range(n))
+        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {schedule!r}")
+    rates = tuple(check_int(f"dilations[{i}]", d, 1) for i, d in enumerate(_int_list(schedule, "dilations")))
+    if len(rates) != n:
+        raise SpecError(f"dilations has {len(rates)} entries, expected {n} (one per block)")
+    return rates
+
+
+def _int_list(values: object, name: str) -> list[object]:
+    """The entries of a list-like argument; a scalar or a string is refused in one clear line."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise SpecError(
+            f"{name} must be a list of integers (one per block, e.g. [24] * 8), got {type(values).__name__} {values!r}"
+        )
+    return list(values)
+
+
+def _parse_int(text: str, whole: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {whole!r}") from None
+
+
 @dataclass(frozen=True)
 class DilationPlan:
     """A gridding-free schedule found by :func:`plan_dilations`."""
@@ -353,6 +398,24 @@ def plan_dilations(target_rf: int, kernel_size: int = 3, *, max_dilation: int | 
         reach += (k - 1) * d
     assert reach == rf
     return DilationPlan(tuple(rates), k, target, rf)
+
+
+def replacement_rates(dilations: Any, kernel_size: int) -> tuple[int, ...]:
+    """Gridding-free rates for a stack with the same kernel: as many layers (or the fewest
+    more) reaching at least the same receptive field with no holes.
+
+    Examples:
+        >>> from atrous.geometry import replacement_rates
+        >>> replacement_rates([2, 2, 2], 3)
+        (1, 3, 2)
+    """
+    target = stack_receptive_field(dilations, kernel_size)
+    plan = plan_dilations(target, kernel_size)
+    rates = tuple(plan.dilations)
+    if len(rates) < len(dilations):
+        rates = (1,) * (len(dilations) - len(rates)) + rates
+    assert coverage(rates, kernel_size).ok
+    return rates
 
 
 def frames_per_beat(bpm: float | Fraction | int, frame_rate: float | Fraction | int) -> Fraction:

@@ -27,6 +27,7 @@ bounded field walk the graph of fields once, each shared ancestor once (merges o
 branches are not re-walked), in time polynomial in the depth.
 
 Examples:
+    >>> from atrous.geometry import ConvSpec, receptive_field
     >>> f = receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)])
     >>> [x.size for x in f]
     [3, 7, 15]
@@ -43,11 +44,11 @@ from fractions import Fraction
 from math import gcd
 from typing import overload
 
-from atrous.errors import SpecError
+from atrous.errors import MisalignmentError, SpecError
 from atrous.geometry import _runs
 from atrous.geometry._runs import LIMIT, MAX_RUNS, Runs
 from atrous.geometry.shape import axis_length
-from atrous.geometry.spec import Axis, as_spec, check_int
+from atrous.geometry.spec import Axis, ConvSpec, as_spec, check_int
 
 __all__ = [
     "BOUNDARIES",
@@ -62,6 +63,7 @@ __all__ = [
     "TapSpan",
     "axis_taps",
     "receptive_field",
+    "residual_field",
     "tap_spans",
 ]
 
@@ -738,6 +740,7 @@ def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
         ``input_size``).
 
     Examples:
+        >>> from atrous.geometry import ConvSpec, PoolSpec, receptive_field
         >>> vgg_block = [ConvSpec(3, padding=1), ConvSpec(3, padding=1), PoolSpec(2)]
         >>> [(f.size, f.jump, -f.start) for f in receptive_field(vgg_block)]
         [(3, Fraction(1, 1), 1), (5, Fraction(1, 1), 2), (6, Fraction(2, 1), 2)]
@@ -776,3 +779,31 @@ def receptive_field(layers, input_size=None):  # type: ignore[no-untyped-def]
             sizes = tuple(f.length for f in fields)  # type: ignore[misc]
         out.append(fields[0] if scalar else FieldND(fields, full))
     return out
+
+
+def residual_field(field: Field, main: Sequence[ConvSpec], skip: Sequence[ConvSpec] = ()) -> Field:
+    """The field after a residual block: the union of the main path and the shortcut.
+
+    Args:
+        field: the field of the block's input.
+        main: the specs of the main path, in order.
+        skip: the specs on the shortcut (empty for identity, a 1x1 conv otherwise).
+    """
+    if not isinstance(field, Field):
+        raise SpecError(f"field must be an atrous.geometry.Field (one axis), got {type(field).__name__}")
+    for name, specs in (("main", main), ("skip", skip)):
+        if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
+            raise SpecError(f"{name} must be a sequence of ConvSpecs, got {type(specs).__name__}")
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, ConvSpec):
+                raise SpecError(f"{name}[{i}] must be a ConvSpec, got {type(spec).__name__}")
+    f_main = field
+    for spec in main:
+        f_main = f_main.then(spec.axes()[0])
+    f_skip = field
+    for spec in skip:
+        f_skip = f_skip.then(spec.axes()[0])
+    merged = Field.union([f_main, f_skip], ["main", "shortcut"])
+    if merged.field is None:
+        raise MisalignmentError(f"residual block cannot be merged: {merged.alignment.describe()}")
+    return merged.field

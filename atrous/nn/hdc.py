@@ -26,16 +26,12 @@ from typing import cast
 
 from torch import Tensor, nn
 
-from atrous.errors import SpecError
+from atrous.errors import GriddingWarning, SpecError
 from atrous.geometry import FieldND, HDCResult, hdc, receptive_field
 from atrous.geometry.spec import check_int
 from atrous.nn.conv import Conv2d, ConvNd
 
 __all__ = ["GriddingWarning", "HDCBlock"]
-
-
-class GriddingWarning(UserWarning):
-    """Dilation rates that grid (leave holes in the receptive field or fail the HDC rule)."""
 
 
 class HDCBlock(nn.Module):

@@ -16,51 +16,19 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec, Field, MisalignmentError, exponential_schedule, stack_receptive_field
+from atrous.geometry import ConvSpec, Field, stack_receptive_field
+from atrous.geometry.dilation import _int_list, dilation_schedule
+from atrous.geometry.field import residual_field
 from atrous.geometry.spec import check_int
 from atrous.nn.conv import CausalConv1d, Conv1d
 
 __all__ = ["TCN", "TemporalBlock", "dilation_schedule", "residual_field"]
-
-
-def dilation_schedule(schedule: str | Sequence[int], levels: int) -> tuple[int, ...]:
-    """Dilations of ``levels`` blocks.
-
-    Args:
-        schedule: ``"exponential"`` (``1, 2, 4, ...``), ``"reset:N"`` (``2^(i mod N)``: cycles
-            of ``N`` blocks, WaveNet-style) or an explicit sequence of ints.
-
-    Examples:
-        >>> dilation_schedule("reset:3", 7)
-        (1, 2, 4, 1, 2, 4, 1)
-    """
-    n = check_int("levels", levels, 1)
-    if isinstance(schedule, str):
-        if schedule == "exponential":
-            return exponential_schedule(n)
-        if schedule.startswith("reset:"):
-            period = check_int("reset period", _parse_int(schedule[6:], schedule), 1)
-            return tuple(2 ** (i % period) for i in range(n))
-        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {schedule!r}")
-    rates = tuple(check_int(f"dilations[{i}]", d, 1) for i, d in enumerate(_int_list(schedule, "dilations")))
-    if len(rates) != n:
-        raise SpecError(f"dilations has {len(rates)} entries, expected {n} (one per block)")
-    return rates
-
-
-def _int_list(values: object, name: str) -> list[object]:
-    """The entries of a list-like argument; a scalar or a string is refused in one clear line."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise SpecError(
-            f"{name} must be a list of integers (one per block, e.g. [24] * 8), got {type(values).__name__} {values!r}"
-        )
-    return list(values)
 
 
 def _check_activation(activation: object) -> None:
@@ -72,41 +40,6 @@ def _check_dropout(dropout: object) -> float:
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise SpecError(f"dropout must be in [0, 1) (a probability), got {dropout!r}")
     return float(dropout)
-
-
-def _parse_int(text: str, whole: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise SpecError(f"dilations must be 'exponential', 'reset:N' or a list of ints, got {whole!r}") from None
-
-
-def residual_field(field: Field, main: Sequence[ConvSpec], skip: Sequence[ConvSpec] = ()) -> Field:
-    """The field after a residual block: the union of the main path and the shortcut.
-
-    Args:
-        field: the field of the block's input.
-        main: the specs of the main path, in order.
-        skip: the specs on the shortcut (empty for identity, a 1x1 conv otherwise).
-    """
-    if not isinstance(field, Field):
-        raise SpecError(f"field must be an atrous.geometry.Field (one axis), got {type(field).__name__}")
-    for name, specs in (("main", main), ("skip", skip)):
-        if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
-            raise SpecError(f"{name} must be a sequence of ConvSpecs, got {type(specs).__name__}")
-        for i, spec in enumerate(specs):
-            if not isinstance(spec, ConvSpec):
-                raise SpecError(f"{name}[{i}] must be a ConvSpec, got {type(spec).__name__}")
-    f_main = field
-    for spec in main:
-        f_main = f_main.then(spec.axes()[0])
-    f_skip = field
-    for spec in skip:
-        f_skip = f_skip.then(spec.axes()[0])
-    merged = Field.union([f_main, f_skip], ["main", "shortcut"])
-    if merged.field is None:
-        raise MisalignmentError(f"residual block cannot be merged: {merged.alignment.describe()}")
-    return merged.field
 
 
 def _weight_norm(module: nn.Module) -> nn.Module:

@@ -5,7 +5,7 @@ Every function returns a :class:`matplotlib.figure.Figure` drawn on its own Agg 
 at 110 dpi (a path ending in ``.svg`` is saved as SVG there and as PNG next to it). Nothing is
 recomputed by hand: receptive fields, path counts and holes come from :mod:`atrous.geometry`,
 effective fields from :func:`atrous.analysis.erf`, responses and cut-offs from
-:mod:`atrous.analysis.spectra`, overlap counts from :func:`atrous.nn.upsample.checkerboard`.
+:mod:`atrous.analysis.spectra`, overlap counts from :func:`atrous.geometry.checkerboard`.
 
 matplotlib, NumPy, torch and the analysis are imported inside the functions, so importing this
 module costs nothing.
@@ -919,7 +919,7 @@ def checkerboard_map(
     otherwise), so the counts at the borders are the ones PyTorch computes (the transposed
     convolution of all-ones with an all-ones kernel): from :meth:`atrous.geometry.Field.paths`
     of the bounded field, per axis, multiplied. The titles give the interior, per-phase counts of
-    :func:`atrous.nn.upsample.checkerboard` (``Checkerboard.counts``). A scalar spec is drawn in
+    :func:`atrous.geometry.checkerboard` (``Checkerboard.counts``). A scalar spec is drawn in
     2-d. A list of specs (e.g. ``k=3, s=2`` vs ``k=4, s=2``) is drawn side by side on one colour
     scale.
 
@@ -935,8 +935,7 @@ def checkerboard_map(
     """
     import numpy as np
 
-    from atrous.geometry import FieldND, as_spec, receptive_field
-    from atrous.nn.upsample import checkerboard
+    from atrous.geometry import FieldND, as_spec, checkerboard, receptive_field
 
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
         raise SpecError(f"periods must be an int >= 1, got {periods!r}")

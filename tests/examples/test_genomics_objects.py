@@ -157,6 +157,7 @@ def test_objects_bad_arguments(kwargs, name):
 # --------------------------------------------------------------------------- the examples
 
 
+@pytest.mark.slow
 def test_genomics_quick(tmp_path):
     ex = load("genomics")
     assert ex.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0

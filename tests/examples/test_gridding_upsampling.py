@@ -241,6 +241,7 @@ def test_lattice_share_and_common_offsets(gridding):
     assert gridding.common_offsets(field[0], 48) == (-12, -8, -4, 0, 4, 8, 12)
 
 
+@pytest.mark.slow
 def test_gridding_quick_run(gridding, tmp_path):
     assert gridding.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
     rec = json.loads((tmp_path / "gridding.json").read_text())
@@ -289,6 +290,7 @@ def test_transposed_k3_checkerboard_at_init_on_a_constant(upsampling):
     assert periodic_power(icnr, 8, include_dc=True) < 1e-12
 
 
+@pytest.mark.slow
 def test_upsampling_quick_run(upsampling, tmp_path):
     assert upsampling.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
     rec = json.loads((tmp_path / "upsampling.json").read_text())

@@ -145,6 +145,7 @@ def _check_record(record, name, length):
     assert record["figures"] and record["figures"][0]["file"] == f"{name}/curves.png"
 
 
+@pytest.mark.slow
 def test_adding_quick(tmp_path):
     _script("adding").main(["--quick", "--out", str(tmp_path), "--threads", "1"])
     record = json.loads((tmp_path / "adding.json").read_text())
@@ -251,6 +252,7 @@ def test_bad_command_line(argv, tmp_path):
     assert info.value.code == 2
 
 
+@pytest.mark.slow
 def test_adding_under_torchrun(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [

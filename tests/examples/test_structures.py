@@ -35,6 +35,7 @@ def _gradient_support(model, shape, index):
 # --------------------------------------------------------------------------- lanes
 
 
+@pytest.mark.slow
 def test_lanes_quick(tmp_path):
     ex = load("lanes")
     assert ex.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
@@ -104,6 +105,7 @@ def test_lanes_bad_cli():
 # --------------------------------------------------------------------------- lesions
 
 
+@pytest.mark.slow
 def test_lesions_quick(tmp_path):
     ex = load("lesions")
     assert ex.main(["--quick", "--out", str(tmp_path), "--threads", "1"]) == 0

@@ -203,6 +203,7 @@ def test_aspp_bad_arguments():
 
 # torch's inductor imports torch.utils.mkldnn, which uses the deprecated torch.jit.script_method
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.slow
 def test_aspp_torch_compile_matches_eager():
     torch.manual_seed(0)
     model = ASPP(3, 4, rates=(2, 3)).eval()
@@ -215,6 +216,7 @@ def test_aspp_torch_compile_matches_eager():
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("separable", [False, True])
+@pytest.mark.slow
 def test_aspp_onnx_export_matches_eager(tmp_path, separable):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -32,6 +32,7 @@ def _models():
 
 
 @pytest.mark.parametrize("name", ["tcn", "wavenet", "conv2d_same_stride"])
+@pytest.mark.slow
 def test_torch_compile_matches_eager(name):
     model, x = _models()[name]
     compiled = torch.compile(model)
@@ -40,6 +41,7 @@ def test_torch_compile_matches_eager(name):
 
 
 @pytest.mark.parametrize("name", ["tcn", "wavenet", "conv2d_same_stride", "tconv_asym"])
+@pytest.mark.slow
 def test_onnx_export_matches_eager(name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     model, x = _models()[name]
@@ -72,6 +74,7 @@ def _ddp_worker(rank, world, init_file, result_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_data_parallel_two_processes(tmp_path):
     world = 2
     mp.spawn(_ddp_worker, args=(world, str(tmp_path / "init"), str(tmp_path)), nprocs=world, join=True)

@@ -519,6 +519,7 @@ def test_torchscript_step_matches_eager(tmp_path):
         torch.testing.assert_close(a, b, **TOL)
 
 
+@pytest.mark.slow
 def test_onnx_step_matches_eager(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -594,6 +595,7 @@ def test_states_are_ordinary_tensors():
     assert s.initial_states()[0].shape == st[0].shape == (2, 2, 2)
 
 
+@pytest.mark.slow
 def test_benchmark_smoke(capsys):
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_stream.py"
     spec = importlib.util.spec_from_file_location("bench_stream", path)

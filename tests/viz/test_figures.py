@@ -439,6 +439,7 @@ def test_erf_heatmap_1d(tmp_path):
 # --------------------------------------------------------------------------- save_all
 
 
+@pytest.mark.slow
 def test_save_all(tmp_path):
     paths = F.save_all(tmp_path / "figs")
     expected = {"rf_growth", "coverage_map", "erf_heatmap", "frequency_response", "checkerboard_map"}

@@ -14,6 +14,8 @@ from atrous.errors import SpecError
 from atrous.geometry import ConvSpec, output_padding_range, receptive_field
 from atrous.viz.playground import spec_arguments, write_playground
 
+pytestmark = pytest.mark.slow  # each drives headless Chromium
+
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):

@@ -35,7 +35,10 @@ from atrous.geometry.shape import _normalise_size
 from atrous.viz.playground import playground_page, spec_arguments
 
 NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed: the page's JavaScript cannot run here")
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed: the page's JavaScript cannot run here"),
+    pytest.mark.slow,  # each runs the page's script in a node process
+]
 
 PADS = ("p", "lohi", "valid", "same", "causal", "full")
 N_LAYERS = 8000

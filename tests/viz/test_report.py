@@ -59,6 +59,7 @@ def parsed(report_dir):
     return refs
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(report_dir, parsed):
     text = (report_dir / "index.html").read_text()
     assert parsed.sections[: len(SECTIONS)] == SECTIONS
@@ -74,6 +75,7 @@ def test_report_is_self_contained(report_dir, parsed):
         assert fact in text or fact.replace(", ", "") in text
 
 
+@pytest.mark.slow
 def test_report_reads_on_a_phone(parsed, report_dir):
     text = (report_dir / "index.html").read_text()
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in parsed.metas
@@ -81,12 +83,14 @@ def test_report_reads_on_a_phone(parsed, report_dir):
     assert re.search(r"nav \{[^}]*position: sticky", text)
 
 
+@pytest.mark.slow
 def test_report_numbers(report_dir):
     text = (report_dir / "index.html").read_text()
     assert "Output receptive field: 3070 samples" in text
     assert "<td>rate18</td><td>37 x 37</td>" in text.replace('<td class="l">', "<td>").replace('<td class="">', "<td>")
 
 
+@pytest.mark.slow
 def test_animations_are_players_of_every_case(parsed):
     from atrous.geometry import ConvSpec, invert, output_size
     from atrous.viz.animate import CONV_ARITHMETIC
@@ -103,6 +107,7 @@ def test_animations_are_players_of_every_case(parsed):
     assert len(players) >= 19
 
 
+@pytest.mark.slow
 def test_report_tells_the_truth(report_dir, parsed):
     from atrous.analysis.spectra import aspp_alias_free_strides, cutoff, rule_of_thumb_stride
 
@@ -126,6 +131,7 @@ def test_report_tells_the_truth(report_dir, parsed):
     assert "lies well inside" not in visible and "90% within 33.3" in visible
 
 
+@pytest.mark.slow
 def test_no_markup_leaks(parsed):
     visible = " ".join(parsed.texts)
     for leak in ("&omega;", "&pi;", "`", "*different*", "*head/conv"):
@@ -135,6 +141,7 @@ def test_no_markup_leaks(parsed):
     )
 
 
+@pytest.mark.slow
 def test_single_file_report(tmp_path):
     index = build_report(
         tmp_path / "one.html",
@@ -153,6 +160,7 @@ def test_single_file_report(tmp_path):
     assert index.stat().st_size < 5 * 2**20
 
 
+@pytest.mark.slow
 def test_cli_single_file(tmp_path, capsys):
     from atrous.cli import main
 
@@ -185,6 +193,7 @@ def _open(browser, path, width):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium(report_dir, chromium, console_errors, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -241,6 +250,7 @@ def test_report_in_headless_chromium(report_dir, chromium, console_errors, tmp_p
     assert colours is None or len(colours) > 50  # text, tables and figures, not a flat fill
 
 
+@pytest.mark.slow
 def test_report_fits_400_px(report_dir, chromium):
     _open(chromium, report_dir / "index.html", 400)
     try:
