@@ -228,7 +228,6 @@ def command(args: argparse.Namespace, script: str, dist: Dist) -> str:
     return env + prefix + " ".join(shlex.quote(x) for x in [shown, *cleaned])
 
 
-
 def save(
     args: argparse.Namespace,
     dist: Dist,
@@ -370,9 +369,39 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
 
 
+GALLERY_MD = RESULTS_MD.parent / "gallery.md"
+
+GALLERY_INTRO = """# Gallery
+
+The figures of the examples' recorded full runs (`docs/results/<name>/`), each under the heading of
+its example; the numbers, the commands and the machines are in [the results of the examples](RESULTS.md).
+`atrous report --examples` shows the same figures in the HTML report.
+"""
+
+
+def gallery_markdown(results: Path = RESULTS_DIR, folder: Path = RESULTS_MD.parent) -> str:
+    """The documentation's gallery page: every recorded figure under its example's title."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(results.glob("*.json"))]
+    records.sort(key=lambda r: (ORDER.index(r["name"]) if r["name"] in ORDER else len(ORDER), r["name"]))
+    rel = os.path.relpath(results, folder)
+    prefix = "" if rel == "." else f"{rel}/"
+    parts = [GALLERY_INTRO]
+    for r in records:
+        if not r["figures"]:
+            continue
+        parts.append(f"## {r['title']}\n")
+        for f in r["figures"]:
+            caption = f["caption"].rstrip(".")
+            link = f"{prefix}{f['file']}"
+            parts.append(f"[![{caption}]({link})]({link})\n\n*{caption}.*\n")
+    return "\n".join(parts)
+
+
 def write_results_md(results: Path = RESULTS_DIR, path: Path = RESULTS_MD) -> Path:
-    """Write ``RESULTS.md`` (by default ``docs/RESULTS.md``) from every ``<results>/*.json``."""
+    """Write ``RESULTS.md`` (by default ``docs/RESULTS.md``) from every ``<results>/*.json``, and
+    the documentation's gallery beside it."""
     path.write_text(results_markdown(results, path.parent), encoding="utf-8")
+    (path.parent / GALLERY_MD.name).write_text(gallery_markdown(results, path.parent), encoding="utf-8")
     return path
 
 

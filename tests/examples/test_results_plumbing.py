@@ -133,6 +133,8 @@ def test_recorded_results_are_complete_and_current():
             assert (common.RESULTS_DIR / f["file"]).is_file(), f["file"]
     fresh = common.results_markdown(common.RESULTS_DIR, common.RESULTS_MD.parent)
     assert fresh == common.RESULTS_MD.read_text(), "docs/RESULTS.md is stale: run examples/common.write_results_md()"
+    gallery = common.gallery_markdown(common.RESULTS_DIR, common.RESULTS_MD.parent)
+    assert gallery == common.GALLERY_MD.read_text(), "docs/gallery.md is stale: run examples/common.write_results_md()"
 
 
 def test_recorded_command_names_the_deterministic_switch(tmp_path, monkeypatch):
