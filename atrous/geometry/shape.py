@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import overload
 
 from atrous.errors import SpecError
-from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PadEntry, as_spec, check_int
+from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PadEntry, PaddingLike, as_spec, check_int
 
 __all__ = [
     "axis_length",
@@ -234,7 +234,7 @@ def output_size(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     *,
     transposed: bool = False,
@@ -245,7 +245,7 @@ def output_size(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     *,
     transposed: bool = False,
@@ -284,7 +284,7 @@ def output_padding_range(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> range: ...
 @overload
@@ -292,7 +292,7 @@ def output_padding_range(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> tuple[range, ...]: ...
 def output_padding_range(input_size, kernel_size, stride=1, padding=0, dilation=1):  # type: ignore[no-untyped-def]
@@ -313,11 +313,15 @@ def output_padding_range(input_size, kernel_size, stride=1, padding=0, dilation=
 
 
 def _transposed_ranges(
-    input_size: int | Sequence[int], kernel_size: object, stride: object, padding: object, dilation: object
+    input_size: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: PaddingLike,
+    dilation: int | Sequence[int],
 ) -> tuple[list[tuple[int, range]], bool]:
     """Per axis: the output length without output_padding, and the valid output_padding values."""
     sizes, is_tuple = _normalise_size("input_size", input_size)
-    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))  # type: ignore[arg-type]
+    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))
     out = []
     for i, ax in enumerate(spec.axes(sizes)):
         base = _transposed_length(ax, sizes[i], 0)
@@ -335,7 +339,7 @@ def valid_output_sizes(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> range: ...
 @overload
@@ -343,7 +347,7 @@ def valid_output_sizes(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> tuple[range, ...]: ...
 def valid_output_sizes(input_size, kernel_size, stride=1, padding=0, dilation=1):  # type: ignore[no-untyped-def]
