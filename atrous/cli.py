@@ -1051,8 +1051,6 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None, grace: floa
     return code
 
 
-
-
 def cmd_bench(a: argparse.Namespace) -> int:
     import signal
 

@@ -23,8 +23,8 @@ Examples:
 from __future__ import annotations
 
 import itertools
-from types import EllipsisType
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Any
 
 import numpy as np

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import overload
 
 from atrous.errors import SpecError
-from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PadEntry, PaddingLike, as_spec, check_int
+from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PaddingLike, PadEntry, as_spec, check_int
 
 __all__ = [
     "axis_length",

@@ -108,9 +108,9 @@ def shift_consistency(
     margin = check_int("margin", margin, 0)
     if not callable(model):
         raise SpecError(f"model must be callable, got {type(model).__name__}")
-    for name, t in (("x", x), ("y", y)):
-        if not (isinstance(t, Tensor) or (name == "y" and t is None)):
-            raise SpecError(f"{name} must be a tensor, got {type(t).__name__}")
+    for name, arg in (("x", x), ("y", y)):
+        if not (isinstance(arg, Tensor) or (name == "y" and arg is None)):
+            raise SpecError(f"{name} must be a tensor, got {type(arg).__name__}")
     dims = _dims(dims)
     if not dims:
         raise SpecError("dims must name at least one spatial axis, got ()")
@@ -154,7 +154,7 @@ def shift_consistency(
 
     if batch_shifts:
         xs = torch.cat([torch.roll(x, v, dims) for v in vectors], dim=0)
-        shifted_outputs = list(model(xs).split(x.shape[0], dim=0))
+        shifted_outputs = list(torch.split(model(xs), x.shape[0], dim=0))
     else:
         shifted_outputs = [model(torch.roll(x, v, dims)) for v in vectors]
     terms = []

@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -110,7 +111,8 @@ def residual_field(field: Field, main: Sequence[ConvSpec], skip: Sequence[ConvSp
 
 
 def _weight_norm(module: nn.Module) -> nn.Module:
-    return torch.nn.utils.parametrizations.weight_norm(module)
+    wrapped: nn.Module = torch.nn.utils.parametrizations.weight_norm(module)
+    return wrapped
 
 
 class TemporalBlock(nn.Module):
@@ -156,7 +158,8 @@ class TemporalBlock(nn.Module):
         out = self.drop1(self.act1(self.conv1(x)))
         out = self.drop2(self.act2(self.conv2(out)))
         res = x if self.downsample is None else self.downsample(x)
-        return self.act_out(out + res)
+        y: Tensor = self.act_out(out + res)
+        return y
 
     @property
     def main_specs(self) -> tuple[ConvSpec, ConvSpec]:
@@ -247,7 +250,7 @@ class TCN(nn.Module):
         f = Field.identity(input_size)
         outs = []
         for block in self.blocks:
-            f = block.field(f)
+            f = cast(TemporalBlock, block).field(f)
             outs.append(f)
         if self.skips is not None:
             merged = Field.union(outs, [f"block{i}" for i in range(len(outs))])

@@ -417,12 +417,14 @@ def _font(size: int) -> Any:
 
 
 def _text_width(text: str, size: int) -> int:
-    return math.ceil(_font(size).getlength(text))
+    width: int = math.ceil(_font(size).getlength(text))
+    return width
 
 
 def _text_height(size: int) -> int:
     ascent, descent = _font(size).getmetrics()
-    return ascent + descent
+    height: int = ascent + descent
+    return height
 
 
 Box = tuple[int, int, int, int]
@@ -884,7 +886,7 @@ def conv_arithmetic_set(directory: str | os.PathLike[str], formats: Sequence[str
             raise SpecError(f"formats must be among 'gif', 'apng', 'png', got {fmt!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[str, ConvSpec, tuple[int, int]]] = []
+    jobs: list[tuple[str, ConvSpec, tuple[int, ...]]] = []
     for name, (i, k, s, p, d) in CONV_ARITHMETIC.items():
         jobs.append((name, ConvSpec(k, s, p, d), (i, i)))
     for name, (i, k, s, p, d) in CONV_ARITHMETIC.items():
