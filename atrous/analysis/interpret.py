@@ -47,7 +47,7 @@ class Interpreter:
         trace: Trace,
         declared: Mapping[str, LayerSpec | str],
         ops: Mapping[str, LayerSpec | str] | None = None,
-        extra_layouts: Mapping[str, str] | None = None,
+        extra_layouts: Mapping[str, tuple[Sequence[int], str]] | None = None,
     ) -> None:
         self.trace = trace
         self.letters = L.parse_layout(trace.input_layout, len(trace.input_shape))
@@ -56,7 +56,7 @@ class Interpreter:
         self.declared = declared
         self.declared_ops = dict(ops or {})
         self.needs_values = ""  # set when an answer needs the value of a constant (meta trace)
-        self.extra_layouts = dict(extra_layouts or {})  # keyword input node -> layout letters
+        self.extra_layouts = dict(extra_layouts or {})  # keyword input node -> (shape, layout letters)
         self.nodes: dict[str, Node] = {}
         self.misaligned: list[str] = []
 
