@@ -25,6 +25,7 @@ from atrous.geometry import (
     ConvSpec,
     Field,
     FieldND,
+    PaddingLike,
     PoolSpec,
     UpsampleSpec,
     coverage,
@@ -39,7 +40,19 @@ from atrous.geometry.spec import PADDING_MODES
 
 __all__ = ["COMMANDS", "CLIError", "UserCodeError", "main", "run_child"]
 
-COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "report", "animate", "plot", "bench", "tour")
+COMMANDS: tuple[str, ...] = (
+    "shape",
+    "pad",
+    "invert",
+    "rf",
+    "plan",
+    "analyze",
+    "report",
+    "animate",
+    "plot",
+    "bench",
+    "tour",
+)
 COMMANDS = (*COMMANDS, "playground")
 
 #: What the subcommands that take MODULE:CALLABLE say about it in their --help.
@@ -134,7 +147,7 @@ def _int_list(text: str, name: str) -> list[int]:
         raise CLIError(f"{name} must be comma-separated integers (e.g. 1,2,5), got {_clip(text)}") from None
 
 
-def _padding(text: str) -> object:
+def _padding(text: str) -> PaddingLike:
     """``1``, ``1x2`` (per axis), ``1:2`` (lo:hi), ``1:2x0:1`` or a mode name."""
     if text in PADDING_MODES:
         return text
@@ -148,7 +161,7 @@ def _padding(text: str) -> object:
                 f"padding must be an integer, lo:hi (e.g. 2:0) or one of {', '.join(PADDING_MODES)}; got {_clip(text)}"
             ) from None
 
-    def one(a: str) -> object:
+    def one(a: str) -> int | tuple[int, int]:
         if ":" in a:
             lo, _, hi = a.partition(":")
             return (num(lo), num(hi))
@@ -160,7 +173,7 @@ def _padding(text: str) -> object:
     return tuple(one(a) for a in axes)
 
 
-def _shape_padding(text: str) -> object:
+def _shape_padding(text: str) -> PaddingLike:
     """Padding for the single-layer commands: commas separate axes there."""
     if text in PADDING_MODES:
         return text
@@ -539,16 +552,16 @@ def _rf_layers(a: argparse.Namespace) -> list[ConvSpec | PoolSpec | UpsampleSpec
 def cmd_rf(a: argparse.Namespace) -> int:
     layers = _rf_layers(a)
     size = None if a.input is None else _size(a.input)
-    fields = receptive_field(layers, size)
+    fields: Sequence[Field | FieldND] = receptive_field(layers, size)
     channels = a.channels or 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     total = 0
     for i, (layer, f) in enumerate(zip(layers, fields)):
         axes: Sequence[Field] = f.axes if isinstance(f, FieldND) else (f,)
         weights = layer.parameters_per_channel_pair
         params = weights * channels * channels + (channels if weights else 0) if channels else weights
         total += params
-        row = {
+        row: dict[str, Any] = {
             "layer": i,
             "spec": layer.describe(),
             "size": [x.size for x in axes],
@@ -1002,15 +1015,17 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None, grace: floa
     import subprocess
     import time
 
-    preexec = None
+    preexec: Callable[[], None] | None = None
     if sys.platform.startswith("linux"):
         import ctypes
 
         try:
             libc = ctypes.CDLL(None, use_errno=True)
 
-            def preexec() -> None:  # runs in the child, before exec
+            def die_with_parent() -> None:  # runs in the child, before exec
                 libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+
+            preexec = die_with_parent
         except (OSError, AttributeError):  # pragma: no cover - no prctl
             preexec = None
     proc = subprocess.Popen(list(cmd), env=env, start_new_session=True, preexec_fn=preexec)

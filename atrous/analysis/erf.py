@@ -99,7 +99,8 @@ class ERF:
         for g, c, s in zip(grids, self.centre, self.sigma):
             z += ((g - c) / max(s, 1e-12)) ** 2
         out = np.exp(-0.5 * z)
-        return out / out.sum()
+        fitted: np.ndarray[Any, Any] = out / out.sum()
+        return fitted
 
     def fit(self) -> np.ndarray[Any, Any]:
         """The fitted model on the map's grid (sums to 1): per axis, the Gaussian of
@@ -122,7 +123,8 @@ class ERF:
             shape = [1] * self.map.ndim
             shape[a] = n
             out = out * prof.reshape(shape)
-        return out / out.sum()
+        fitted: np.ndarray[Any, Any] = out / out.sum()
+        return fitted
 
 
 def available_memory() -> int:
@@ -274,7 +276,7 @@ def erf(
                         continue
                     idx[j] = torch.arange(y.shape[j])
                 picked = y[torch.meshgrid(*idx, indexing="ij")]
-                picked.sum().backward()
+                picked.sum().backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                 assert x.grad is not None
                 total += x.grad.detach().abs().sum(dim=summed).double()
                 done += b
@@ -300,8 +302,10 @@ def erf(
     dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre)))
     radii = {q: _radius(dist.ravel(), pmap.ravel(), q) for q in MASSES}
     axis_radii = {q: tuple(r[q] for r in axis_radii_list) for q in MASSES}
-    present, back = _one_sided(pmap, out_node.fields, index)
-    return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models), present, back)
+    present_steps, back = _one_sided(pmap, out_node.fields, index)
+    return ERF(
+        pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models), present_steps, back
+    )
 
 
 def _one_sided(

@@ -300,7 +300,7 @@ class Interpreter:
     def _union(self, node: Node, operands: list[tuple[str, Fields]], axis: int) -> tuple[AxisField, str | None]:
         # an operand that reads no position (a static input) adds nothing to a union
         operands = [
-            (n, f) for n, f in operands if not (isinstance(f[axis], Global) and f[axis].runs == ())
+            (n, f) for n, f in operands if not (isinstance(axis_f := f[axis], Global) and axis_f.runs == ())
         ] or operands[:1]
         values = [f[axis] for _, f in operands]
         names = [n for n, _ in operands]
@@ -388,15 +388,15 @@ class Interpreter:
             for i, d in enumerate(dims):
                 if d is None:
                     continue
-                for a in L.spatial_axes(d):
+                for ax in L.spatial_axes(d):
                     j = i - off
-                    if a not in present and isinstance(src.fields[a], Field):
-                        raise _Unknown(f"{ref.node} is broadcast along axis {a} from a single position")
+                    if ax not in present and isinstance(src.fields[ax], Field):
+                        raise _Unknown(f"{ref.node} is broadcast along axis {ax} from a single position")
                     expanded = (
                         0 <= j < len(shape) and bool(src.layout[j]) and all(fa.kind == "x" for fa in src.layout[j])
                     )
-                    if 0 <= j < len(shape) and (shape[j] == 1 or expanded) and a in present:
-                        raise _Unknown(f"{ref.node} is broadcast along axis {a}")
+                    if 0 <= j < len(shape) and (shape[j] == 1 or expanded) and ax in present:
+                        raise _Unknown(f"{ref.node} is broadcast along axis {ax}")
         return tuple(d if d is not None else L.channels(n) for d, n in zip(dims, out_shape, strict=True))
 
     # ------------------------------------------------------------------ families
@@ -1037,6 +1037,7 @@ class Interpreter:
         x = call.args[0]
         rank = len(x.shape)
         default = 1 if f in ("glu",) else rank - 1
+        dims: list[int] | None
         if f == "topk":
             dims = self._dims_arg(call, 2, rank) or [rank - 1]
         else:
