@@ -319,7 +319,7 @@ def _inverse_code(inv: ConvSpec, out: Sequence[int], sizes: Sequence[int]) -> li
     pads = [p for p in inv.padding if isinstance(p, tuple)]
     assert len(pads) == nd
     sym = [min(lo, hi) for lo, hi in pads]
-    extra = [(lo - m, hi - m) for (lo, hi), m in zip(pads, sym)]
+    extra = [(lo - m, hi - m) for (lo, hi), m in zip(pads, sym, strict=True)]
     kind = "ConvTranspose" if inv.transposed else "Conv"
     args = [
         "1",
@@ -404,7 +404,7 @@ def cmd_shape(a: argparse.Namespace) -> int:
     resolved = spec.resolve(sizes)
     out = layer_output_size(resolved, sizes)
     formulas = []
-    for i, (n, o) in enumerate(zip(sizes, out)):
+    for i, (n, o) in enumerate(zip(sizes, out, strict=True)):
         k, s, d = resolved.kernel_size[i], resolved.stride[i], resolved.dilation[i]
         lo, hi = resolved.pads[i]
         if resolved.transposed:
@@ -429,7 +429,7 @@ def cmd_shape(a: argparse.Namespace) -> int:
             [o - op + v for v in r]
             if (r.stop - r.start) // r.step <= _LISTED
             else {"from": o - op + r[0], "to": o - op + r[-1]}
-            for o, op, r in zip(out, resolved.output_padding, ranges)
+            for o, op, r in zip(out, resolved.output_padding, ranges, strict=True)
         ]
     if a.json:
         _print_json(result)
@@ -556,7 +556,7 @@ def cmd_rf(a: argparse.Namespace) -> int:
     channels = a.channels or 0
     rows: list[dict[str, Any]] = []
     total = 0
-    for i, (layer, f) in enumerate(zip(layers, fields)):
+    for i, (layer, f) in enumerate(zip(layers, fields, strict=True)):
         axes: Sequence[Field] = f.axes if isinstance(f, FieldND) else (f,)
         weights = layer.parameters_per_channel_pair
         params = weights * channels * channels + (channels if weights else 0) if channels else weights

@@ -116,7 +116,8 @@ def conv(
     for taps in itertools.product(*(range(k) for k in spec.kernel_size)):
         # input position read by output i along each axis: i*s + t*d in padded coordinates
         index = tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in zip(taps, spec.dilation, spec.stride, out_sizes)
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, s, o in zip(taps, spec.dilation, spec.stride, out_sizes, strict=True)
         )
         for gi in range(g):
             patch_key: tuple[slice, ...] = (slice(None), slice(gi * cin_g, (gi + 1) * cin_g), *index)
@@ -168,12 +169,15 @@ def conv_transpose(
     # full[u] collects input j through tap t at u = j*s + t*d; output y is full[y + lo]
     full_sizes = [
         max(lo + o, (m - 1) * s + d * (k - 1) + 1)
-        for (lo, _), o, m, s, d, k in zip(spec.pads, out_sizes, sizes, spec.stride, spec.dilation, spec.kernel_size)
+        for (lo, _), o, m, s, d, k in zip(
+            spec.pads, out_sizes, sizes, spec.stride, spec.dilation, spec.kernel_size, strict=True
+        )
     ]
     full = np.zeros((n, c_out, *full_sizes))
     for taps in itertools.product(*(range(k) for k in spec.kernel_size)):
         index = tuple(
-            slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, s, m in zip(taps, spec.dilation, spec.stride, sizes)
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, d, s, m in zip(taps, spec.dilation, spec.stride, sizes, strict=True)
         )
         for gi in range(g):
             xin = xa[:, gi * cin_g : (gi + 1) * cin_g]
@@ -181,7 +185,7 @@ def conv_transpose(
             full_key: tuple[slice, ...] = (slice(None), slice(gi * cout_g, (gi + 1) * cout_g), *index)
             wt = w[w_key]
             full[full_key] += np.einsum("nc...,co->no...", xin, wt)
-    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.pads, out_sizes))
+    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.pads, out_sizes, strict=True))
     crop_key: tuple[slice, ...] = (slice(None), slice(None), *crop)
     out: Array = full[crop_key].copy()
     if bias is not None:
@@ -218,7 +222,7 @@ def dilate_kernel(weight: object, dilation: int | Sequence[int]) -> Array:
     if len(ds) > w.ndim:
         raise SpecError(f"dilation has {len(ds)} entries but weight has only {w.ndim} axes")
     lead = w.ndim - len(ds)
-    shape = list(w.shape[:lead]) + [d * (k - 1) + 1 for k, d in zip(w.shape[lead:], ds)]
+    shape = list(w.shape[:lead]) + [d * (k - 1) + 1 for k, d in zip(w.shape[lead:], ds, strict=True)]
     out = np.zeros(shape)
     key: tuple[EllipsisType | slice, ...] = (Ellipsis, *(slice(None, None, d) for d in ds))
     out[key] = w
@@ -266,9 +270,10 @@ def conv_matrix(
         r = int(np.ravel_multi_index(out_idx, out_sizes))
         for taps in itertools.product(*(range(n) for n in k.shape)):
             pos = [
-                i * s - lo + t * d for i, s, (lo, _), t, d in zip(out_idx, spec.stride, spec.pads, taps, spec.dilation)
+                i * s - lo + t * d
+                for i, s, (lo, _), t, d in zip(out_idx, spec.stride, spec.pads, taps, spec.dilation, strict=True)
             ]
-            if all(0 <= p < n for p, n in zip(pos, sizes)):
+            if all(0 <= p < n for p, n in zip(pos, sizes, strict=True)):
                 rows.append(r)
                 cols.append(int(np.ravel_multi_index(pos, sizes)))
                 vals.append(float(k[taps]))

@@ -59,10 +59,10 @@ def tour_data() -> dict[str, Any]:
     # 1-d specs: their receptive fields are 1-d Fields
     t3 = cast(Field, receptive_field([ConvSpec(3, stride=2, padding=1, transposed=True)])[0])
     t4 = cast(Field, receptive_field([ConvSpec(4, stride=2, padding=1, transposed=True)])[0])
-    names, specs = zip(*_vgg16())
+    names, specs = zip(*_vgg16(), strict=True)
     vgg = [
         {"layer": name, "receptive_field": fl.size, "stride": int(fl.jump), "padding": -fl.start}
-        for name, fl in zip(names, cast("list[Field]", receptive_field(list(specs))))
+        for name, fl in zip(names, cast("list[Field]", receptive_field(list(specs))), strict=True)
     ]
     return {
         "dilated_kernel": {"kernel_size": k, "dilation": d, "receptive_field": rf, "weights": k, "plain_weights": rf},

@@ -233,7 +233,7 @@ def comparison(curves, per_epoch, epochs) -> str:
     out = []
     if "tcn" in curves:
         cv = curves["tcn"]
-        below = [b for b, lo in zip(cv.batches, cv.loss) if lo < 0.01]
+        below = [b for b, lo in zip(cv.batches, cv.loss, strict=True) if lo < 0.01]
         if below:
             out.append(
                 f"The TCN fell below MSE 0.01 (a 17th of the 1/6 scored by always predicting 1) after {below[0]:,} batches."

@@ -142,7 +142,9 @@ def same_padding(input_size, kernel_size, stride=1, dilation=1):  # type: ignore
         (2, 2)
     """
     sizes, is_tuple, spec = _per_axis_pairs(input_size, kernel_size, stride, dilation)
-    pairs = tuple(_same_1d(n, k, s, d) for n, k, s, d in zip(sizes, spec.kernel_size, spec.stride, spec.dilation))
+    pairs = tuple(
+        _same_1d(n, k, s, d) for n, k, s, d in zip(sizes, spec.kernel_size, spec.stride, spec.dilation, strict=True)
+    )
     return pairs if is_tuple else pairs[0]
 
 
@@ -226,7 +228,9 @@ def layer_output_size(layer: LayerSpec | object, input_size: Sequence[int]) -> t
     spec = as_spec(layer).for_ndim(len(input_size))
     sizes = tuple(check_int(f"input_size[{i}]", v, 1) for i, v in enumerate(input_size))
     axes = spec.axes(sizes)
-    return tuple(axis_length(a, n, i if len(sizes) > 1 else None) for i, (a, n) in enumerate(zip(axes, sizes)))
+    return tuple(
+        axis_length(a, n, i if len(sizes) > 1 else None) for i, (a, n) in enumerate(zip(axes, sizes, strict=True))
+    )
 
 
 @overload
@@ -390,13 +394,15 @@ def invert(spec: ConvSpec, input_size: int | Sequence[int]) -> ConvSpec:
         ops = tuple(
             (n + lo + hi - (d * (k - 1) + 1)) % s
             for n, (lo, hi), k, s, d in zip(
-                sizes, resolved.pads, resolved.kernel_size, resolved.stride, resolved.dilation
+                sizes, resolved.pads, resolved.kernel_size, resolved.stride, resolved.dilation, strict=True
             )
         )
         result = resolved.replace(transposed=True, output_padding=ops)
     else:
         pads = []
-        for i, ((lo, hi), s, op) in enumerate(zip(resolved.pads, resolved.stride, resolved.output_padding)):
+        for i, ((lo, hi), s, op) in enumerate(
+            zip(resolved.pads, resolved.stride, resolved.output_padding, strict=True)
+        ):
             # the convolution reads floor(((n-1)*s + op + hi' - hi) / s) + 1 outputs: it restores n
             # when 0 <= op + hi' - hi < s; keep hi' as close to hi as that allows
             lowest, highest = max(0, hi - op), hi - op + s - 1

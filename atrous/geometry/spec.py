@@ -428,7 +428,7 @@ class ConvSpec(_Spec):
     @property
     def effective_kernel_size(self) -> tuple[int, ...]:
         """``dilation * (kernel_size - 1) + 1`` per axis."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     @property
     def parameters_per_channel_pair(self) -> int:
@@ -592,7 +592,7 @@ class PoolSpec(_Spec):
 
     @property
     def effective_kernel_size(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     def describe(self) -> str:
         parts = [f"{self.mode}pool", "k" + _short(self.kernel_size), "s" + _short(self.stride)]

@@ -209,7 +209,7 @@ class ASPP(nn.Module):
         tail = _conv_layers(self.project)
         return {
             name: None if isinstance(branch, ASPPPooling) else _conv_layers(branch) + tail
-            for name, branch in zip(self.branch_names, self.convs)
+            for name, branch in zip(self.branch_names, self.convs, strict=True)
         }
 
     def fields(self, input_size: Sequence[int] | None = None) -> dict[str, FieldND | None]:

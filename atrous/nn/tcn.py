@@ -223,7 +223,7 @@ class TCN(nn.Module):
         self.kernel_size = kernel_size
         blocks = []
         c_in = check_int("in_channels", in_channels, 1)
-        for width, d in zip(widths, self.dilations):
+        for width, d in zip(widths, self.dilations, strict=True):
             blocks.append(TemporalBlock(c_in, width, kernel_size, d, dropout, weight_norm, activation))
             c_in = width
         self.blocks = nn.ModuleList(blocks)
@@ -238,7 +238,7 @@ class TCN(nn.Module):
                 x = block(x)
             return x
         total: Tensor | None = None
-        for block, skip in zip(self.blocks, self.skips):
+        for block, skip in zip(self.blocks, self.skips, strict=True):
             x = block(x)
             s = skip(x)
             total = s if total is None else total + s

@@ -111,7 +111,7 @@ def make_chunk_module(plan: Plan) -> ChunkModuleBase:
             body.append(f"{v} = torch.tanh({src[0]}[:, :{g}]) * torch.sigmoid({src[0]}[:, {g}:])")
         elif n.kind == "condproj":
             terms = []
-            for k, (j, w) in enumerate(zip(n.inputs, n.params["weights"])):
+            for k, (j, w) in enumerate(zip(n.inputs, n.params["weights"], strict=True)):
                 name = nodes[j].name
                 if name == "c":
                     tensors[f"cp{i}_{k}"] = w.unsqueeze(2)

@@ -351,7 +351,7 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
         col = 0
         for i in cps:
             n = nodes[i]
-            for j, w in zip(n.inputs, n.params["weights"]):
+            for j, w in zip(n.inputs, n.params["weights"], strict=True):
                 rows = slice(0, cc) if nodes[j].name == "c" else slice(cc, cc + gc)
                 wcg[rows, col : col + n.channels] = w.t()
             if i in neg2:

@@ -187,7 +187,7 @@ def _layer_rows(report_or_layers: object, input_shape: Sequence[int] | int | Non
         raise SpecError("rf_growth needs at least one layer, got none")
     fields: Sequence[Field | FieldND] = receptive_field(layers, input_shape)  # type: ignore[arg-type]
     rows = []
-    for i, (layer, f) in enumerate(zip(layers, fields), start=1):
+    for i, (layer, f) in enumerate(zip(layers, fields, strict=True), start=1):
         axes = f.axes if isinstance(f, FieldND) else (f,)
         rows.append((f"{i}: {as_spec(layer).describe()}", [float(a.size) for a in axes]))
     return rows
@@ -201,7 +201,7 @@ def _effective_size(value: object) -> float:
         back = getattr(value, "back_radii", {}).get(0.9, ())
         widths = [
             float(b) + 1.0 if b is not None else 2.0 * float(r) + 1.0
-            for r, b in zip(axis_radii[0.9], back or (None,) * len(axis_radii[0.9]))
+            for r, b in zip(axis_radii[0.9], back or (None,) * len(axis_radii[0.9]), strict=True)
         ]
         return max(widths)
     try:
@@ -421,7 +421,7 @@ def coverage_map(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    for ax, rates in zip(axs, stacks):
+    for ax, rates in zip(axs, stacks, strict=True):
         fields = _stack_field(rates, kernel_size, dims)
         per_axis = [_path_counts(f) for f in fields]
         sizes = [f.size for f in fields]
@@ -842,7 +842,7 @@ def stride_aliasing(
     alone = alone / alone[0]
     wc = spectra.cutoff(k)
     rule = spectra.rule_of_thumb_stride(d, wc)
-    for i, (ax, before) in enumerate(zip(axs, panels)):
+    for i, (ax, before) in enumerate(zip(axs, panels, strict=True)):
         before = list(before)
         h = np.abs(spectra.path_response(k, d, w, before=before))
         h = h / h[0]
@@ -988,7 +988,7 @@ def checkerboard_map(
     fig = _new_figure(max(5.0, 4.5 * n + (0.9 if n > 1 else 0.0)), 5.0)
     axs = fig.subplots(1, n, squeeze=False)[0]
     im = None
-    for ax, (ls, cb, tile, sizes) in zip(axs, boards):
+    for ax, (ls, cb, tile, sizes) in zip(axs, boards, strict=True):
         counts_txt = (
             " | ".join(", ".join(map(str, c)) for c in cb.counts)
             if len(set(cb.counts)) > 1

@@ -189,7 +189,10 @@ def _seeds(b: _Builder) -> Section:
     fields = cast("list[Field]", receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)]))  # 1-d specs
     s.table(
         ["layer", "dilation", "RF", "jump", "holes", "weights per channel pair"],
-        [[f"conv{i + 1}", d, f.size, str(f.jump), len(f.holes), 3] for i, (d, f) in enumerate(zip((1, 2, 4), fields))],
+        [
+            [f"conv{i + 1}", d, f.size, str(f.jump), len(f.holes), 3]
+            for i, (d, f) in enumerate(zip((1, 2, 4), fields, strict=True))
+        ],
     )
     b.figure(
         s,
