@@ -832,6 +832,126 @@ def _erf_summary(e: Any) -> dict[str, Any]:
     }
 
 
+#: upper bounds of ``atrous stream``'s measurement (samples pushed per chunk size)
+MAX_STREAM_SAMPLES = 10_000_000
+#: wall-clock seconds of pushes timed per chunk size at most (at least 3 chunks)
+STREAM_TIME_PER_CHUNK_S = 5.0
+
+
+def cmd_stream(a: argparse.Namespace) -> int:
+    """Latency and real-time factor of a model streamed with ``atrous.stream``."""
+    import math
+    import statistics
+    import time
+
+    import torch
+
+    from atrous.stream import stream, verify
+
+    chunks = _int_list(a.chunk, "--chunk")
+    bad = [c for c in chunks if c < 1 or c > MAX_STREAM_SAMPLES]
+    if bad:
+        raise CLIError(f"--chunk sizes must be integers in [1, {MAX_STREAM_SAMPLES}], got {bad[0]}")
+    if not (math.isfinite(a.sample_rate) and a.sample_rate > 0):
+        raise CLIError(f"--sample-rate must be a positive number of input samples per second, got {a.sample_rate}")
+    if not (math.isfinite(a.seconds) and 0 < a.seconds * a.sample_rate <= MAX_STREAM_SAMPLES):
+        raise CLIError(
+            f"--seconds must be positive with --seconds x --sample-rate at most {MAX_STREAM_SAMPLES} samples, "
+            f"got {a.seconds} s at {a.sample_rate:g} Hz"
+        )
+    model, default = _load_model(a.model, a.weights, meta=False)
+    shape = _input_shape(a, default)
+    if len(shape) != 3 or shape[0] != 1:
+        raise CLIError(f"--input must be 1,C,T (one stream's channels and a length to trace at), got {a.input!r}")
+    model.eval()
+    checked = _run_on_model(a.model, verify, model, shape)
+    s = _run_on_model(a.model, stream, model, a.batch, input_shape=shape, sample_rate=a.sample_rate)
+    total = max(max(chunks), round(a.seconds * a.sample_rate))
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    x = torch.randn(a.batch, shape[1], total, dtype=dtype)
+    rows = []
+
+    def measure(c: int, advance: Callable[[], None]) -> dict[str, Any]:
+        s.reset()
+        times = []
+        n = total // c
+        started = time.perf_counter()
+        for i in range(n):
+            t = time.perf_counter()
+            _run_on_model(a.model, s.push, x[:, :, i * c : (i + 1) * c])
+            times.append(time.perf_counter() - t)
+            advance()
+            if i >= 2 and t - started > STREAM_TIME_PER_CHUNK_S:  # enough for a median
+                n = i + 1
+                break
+        compute = statistics.median(times)
+        audio = c / a.sample_rate
+        buffering = c - 1
+        return {
+            "chunk": c,
+            "chunks_timed": n,
+            "buffering_samples": buffering,
+            "buffering_ms": 1000 * buffering / a.sample_rate,
+            "total_latency_samples": s.latency + buffering,
+            "total_latency_ms": 1000 * (s.latency + buffering) / a.sample_rate,
+            "compute_ms": 1000 * compute,
+            "rtf": compute / audio,
+        }
+
+    if a.json:
+        rows = [measure(c, lambda: None) for c in chunks]
+    else:
+        from rich.progress import Progress, TaskID
+
+        with Progress(transient=True) as bar:
+            for c in chunks:
+                task = bar.add_task(f"chunks of {c}", total=total // c)
+
+                def advance(task: TaskID = task) -> None:
+                    bar.advance(task)
+
+                rows.append(measure(c, advance))
+    data = {
+        "model": a.model,
+        "input": list(shape),
+        "streams": a.batch,
+        "sample_rate": a.sample_rate,
+        "rate": str(s.rate),
+        "latency_samples": s.latency,
+        "latency_ms": s.latency_ms,
+        "verified": {"runs": checked.runs, "max_error": checked.max_error, "dtype": "float64"},
+        "chunks": rows,
+    }
+    if a.json:
+        _print_json(data)
+        return 0
+    from rich.table import Table
+
+    c = _wide_console()
+    c.print(
+        f"{a.model}: streams exactly (verify: {checked.runs} chunkings and batch sizes in float64, largest "
+        f"difference from the offline forward {checked.max_error:.1e}); {s.rate} output samples per input sample; "
+        f"algorithmic latency {s.latency} samples = {s.latency_ms:.2f} ms at {a.sample_rate:g} Hz"
+    )
+    t = Table(title=f"{a.batch} stream(s), {total} input samples each")
+    for col in ("chunk", "buffering", "latency (algorithmic + buffering)", "compute per chunk", "real-time factor"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(
+            str(r["chunk"]),
+            f"{r['buffering_samples']} ({r['buffering_ms']:.2f} ms)",
+            f"{r['total_latency_samples']} ({r['total_latency_ms']:.2f} ms)",
+            f"{r['compute_ms']:.3f} ms",
+            f"{r['rtf']:.3f}" + ("" if r["rtf"] < 1 else " (slower than real time)"),
+        )
+    c.print(t)
+    c.print(
+        "buffering: a chunk's first sample waits for its last (chunk - 1 samples); the real-time factor is the "
+        "median compute time of a chunk over its duration (< 1: faster than real time)."
+    )
+    return 0
+
+
 def cmd_analyze(a: argparse.Namespace) -> int:
     from atrous.analysis import analyze, erf
     from atrous.analysis.analyze import parse_declaration
@@ -1184,6 +1304,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="which output: a key of a dict output, an index or a node name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_analyze)
+
+    p = add(
+        "stream",
+        "latency and real-time factor of a streamed model (imports and runs MODULE's code)",
+        "Streams a model with atrous.stream (in eval mode): checks that the stream equals the offline "
+        "forward (atrous.stream.verify), then prints the algorithmic latency, the buffering latency and the "
+        "measured real-time factor per chunk size. " + USER_CODE_NOTE,
+    )
+    p.add_argument("model", help=model_help)
+    p.add_argument("-i", "--input", help="1,C,T: one stream's channels and a length to trace the model at")
+    p.add_argument("--weights", help="a state_dict file, loaded with torch.load(weights_only=True)")
+    p.add_argument("--sample-rate", type=_arg_float, default=16000.0, help="input samples per second (default 16000)")
+    p.add_argument("--chunk", default="1,64,256,1024", help="chunk sizes in input samples (default 1,64,256,1024)")
+    p.add_argument("--seconds", type=_arg_float, default=2.0, help="seconds of input streamed per chunk size")
+    p.add_argument("--batch", type=_arg_int(1, 4096), default=1, help="streams at once (1-4096, default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stream)
 
     p = add(
         "report",

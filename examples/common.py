@@ -310,6 +310,7 @@ def _plain(value: Any) -> Any:
 ORDER = ["adding", "copy_memory", "genomics", "objects", "gridding", "rhythm", "upsampling"]
 # long thin structures, small objects beside large ones, graphs
 ORDER += ["lanes", "lesions", "point_clouds"]
+ORDER += ["streaming"]  # streaming a codec and a vocoder
 
 INTRO = """# Results of the examples
 

@@ -37,6 +37,12 @@ def factory_raises():
 def returns_int():
     return 7
 
+def causal():
+    return torch.nn.Sequential(torch.nn.ConstantPad1d((2, 0), 0.0), torch.nn.Conv1d(1, 2, 3))
+
+def global_pool():
+    return torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.AdaptiveAvgPool1d(1))
+
 def forward_raises():
     class Bad(torch.nn.Module):
         def forward(self, x):
@@ -185,6 +191,26 @@ CASES: list[tuple[list[str], str]] = [
     _m("shape", "9", "-k", "3", "-p", "9" * 5000),
     _c("bounded", "plan", "--target", str(10**18), "--max-dilation", "1"),
     _c("bounded", "plan", "--target", str(10**18), "-k", "2", "--max-dilation", "3"),
+    # ---------------------------------------------------------------- stream
+    _m("stream"),
+    _m("stream", "builtin:nope"),
+    _m("stream", "fuzzmods.bad_syntax:build"),
+    _m("stream", "fuzzmods.models:factory_raises", "-i", "1,1,16"),
+    _m("stream", "fuzzmods.models:forward_raises", "-i", "1,1,16"),
+    _m("stream", "fuzzmods.models:returns_int", "-i", "1,1,16"),
+    _m("stream", "fuzzmods.models:global_pool", "-i", "1,1,16"),
+    _m("stream", "fuzzmods.models:causal"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1"),
+    _m("stream", "fuzzmods.models:causal", "-i", "2,1,16"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--chunk", "0"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--chunk", "1,x"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--chunk", str(10**12)),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--sample-rate", "0"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--sample-rate", "nan"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--seconds", "-1"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--seconds", "1e12"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--batch", "0"),
+    _m("stream", "fuzzmods.models:causal", "-i", "1,1,16", "--weights", "evil.pt"),
     # ---------------------------------------------------------------- analyze
     _m("analyze"),
     _m("analyze", "builtin:nope"),

@@ -329,7 +329,8 @@ class Interpreter:
         if not merged.alignment.aligned:
             text = f"axis {axis}: {merged.alignment.describe()}"
             node.alignment.append(text)
-            self.misaligned.append(f"{node.name} {text}")
+            if not merged.alignment.causal:  # (a causal residual: both end at the present sample, no warning)
+                self.misaligned.append(f"{node.name} {text}")
         if merged.field is None:
             return None, f"{node.name}: branches with different jumps cannot be merged into one field"
         return merged.field, None

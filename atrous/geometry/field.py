@@ -620,6 +620,15 @@ class Alignment:
         return len(set(self.jumps)) == 1 and len(set(self.centres)) == 1
 
     @property
+    def causal(self) -> bool:
+        """True when all branches share jump and every branch's field of output 0 ends at input
+        position 0, its own present sample: a causal residual (the present and its past) is
+        aligned this way although the centres differ."""
+        if len(set(self.jumps)) != 1:
+            return False
+        return all(c + Fraction(n - 1, 2) == 0 for c, n in zip(self.centres, self.sizes, strict=True))
+
+    @property
     def offsets(self) -> tuple[Fraction, ...]:
         """Centre of each branch minus the centre of the first, in input positions."""
         return tuple(c - self.centres[0] for c in self.centres)

@@ -943,3 +943,26 @@ def test_uniform_weights_variance_2d(n_layers: int, k: int) -> None:
         paths = report.field()[a].paths(shape[2 + a] // 2)
         assert _variance(paths) == want
         assert abs(e.sigma[a] ** 2 - float(want)) < 1e-9
+
+
+def test_a_causal_residual_is_noted_but_not_warned_about() -> None:
+    """``x + conv(F.pad(x, (2, 0)))``: the branches' centres differ (noted on the node) but
+    both fields end at the present sample, as in every causal TCN: no warning. A residual
+    whose conv branch ends one sample in the past is out of alignment: warned."""
+    import warnings
+
+    class Res(nn.Module):
+        def __init__(self, pad: tuple[int, int], crop: bool) -> None:
+            super().__init__()
+            self.conv, self.pad, self.crop = nn.Conv1d(1, 1, 3), pad, crop
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(F.pad(x, self.pad))
+            return x + (y[..., : x.shape[-1]] if self.crop else y)
+
+    for pad, crop, warned in (((2, 0), False, False), ((3, 0), True, True)):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            report = analyze(Res(pad, crop), (1, 1, 32))
+        assert any("out of alignment" in str(w.message) for w in seen) == warned, (pad, [str(w.message) for w in seen])
+        assert any(node.alignment for node in report.nodes)  # the centres differ either way
