@@ -72,7 +72,7 @@ docs: $(VENV)/.installed-docs
 check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check atrous tests benchmarks examples
 	$(VENV)/bin/ruff check atrous tests benchmarks examples
-	$(VENV)/bin/mypy atrous/geometry atrous/errors.py atrous/_fast atrous/functional.py atrous/nn/conv.py
+	$(VENV)/bin/mypy atrous
 
 bench: $(VENV)/.installed-dev
 	$(VENV)/bin/atrous bench analysis

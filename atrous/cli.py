@@ -25,6 +25,7 @@ from atrous.geometry import (
     ConvSpec,
     Field,
     FieldND,
+    PaddingLike,
     PoolSpec,
     UpsampleSpec,
     coverage,
@@ -39,7 +40,19 @@ from atrous.geometry.spec import PADDING_MODES
 
 __all__ = ["COMMANDS", "CLIError", "UserCodeError", "main", "run_child"]
 
-COMMANDS = ("shape", "pad", "invert", "rf", "plan", "analyze", "report", "animate", "plot", "bench", "tour")
+COMMANDS: tuple[str, ...] = (
+    "shape",
+    "pad",
+    "invert",
+    "rf",
+    "plan",
+    "analyze",
+    "report",
+    "animate",
+    "plot",
+    "bench",
+    "tour",
+)
 COMMANDS = (*COMMANDS, "playground")
 
 #: What the subcommands that take MODULE:CALLABLE say about it in their --help.
@@ -134,7 +147,7 @@ def _int_list(text: str, name: str) -> list[int]:
         raise CLIError(f"{name} must be comma-separated integers (e.g. 1,2,5), got {_clip(text)}") from None
 
 
-def _padding(text: str) -> object:
+def _padding(text: str) -> PaddingLike:
     """``1``, ``1x2`` (per axis), ``1:2`` (lo:hi), ``1:2x0:1`` or a mode name."""
     if text in PADDING_MODES:
         return text
@@ -148,7 +161,7 @@ def _padding(text: str) -> object:
                 f"padding must be an integer, lo:hi (e.g. 2:0) or one of {', '.join(PADDING_MODES)}; got {_clip(text)}"
             ) from None
 
-    def one(a: str) -> object:
+    def one(a: str) -> int | tuple[int, int]:
         if ":" in a:
             lo, _, hi = a.partition(":")
             return (num(lo), num(hi))
@@ -160,7 +173,7 @@ def _padding(text: str) -> object:
     return tuple(one(a) for a in axes)
 
 
-def _shape_padding(text: str) -> object:
+def _shape_padding(text: str) -> PaddingLike:
     """Padding for the single-layer commands: commas separate axes there."""
     if text in PADDING_MODES:
         return text
@@ -306,7 +319,7 @@ def _inverse_code(inv: ConvSpec, out: Sequence[int], sizes: Sequence[int]) -> li
     pads = [p for p in inv.padding if isinstance(p, tuple)]
     assert len(pads) == nd
     sym = [min(lo, hi) for lo, hi in pads]
-    extra = [(lo - m, hi - m) for (lo, hi), m in zip(pads, sym)]
+    extra = [(lo - m, hi - m) for (lo, hi), m in zip(pads, sym, strict=True)]
     kind = "ConvTranspose" if inv.transposed else "Conv"
     args = [
         "1",
@@ -391,7 +404,7 @@ def cmd_shape(a: argparse.Namespace) -> int:
     resolved = spec.resolve(sizes)
     out = layer_output_size(resolved, sizes)
     formulas = []
-    for i, (n, o) in enumerate(zip(sizes, out)):
+    for i, (n, o) in enumerate(zip(sizes, out, strict=True)):
         k, s, d = resolved.kernel_size[i], resolved.stride[i], resolved.dilation[i]
         lo, hi = resolved.pads[i]
         if resolved.transposed:
@@ -416,7 +429,7 @@ def cmd_shape(a: argparse.Namespace) -> int:
             [o - op + v for v in r]
             if (r.stop - r.start) // r.step <= _LISTED
             else {"from": o - op + r[0], "to": o - op + r[-1]}
-            for o, op, r in zip(out, resolved.output_padding, ranges)
+            for o, op, r in zip(out, resolved.output_padding, ranges, strict=True)
         ]
     if a.json:
         _print_json(result)
@@ -539,16 +552,16 @@ def _rf_layers(a: argparse.Namespace) -> list[ConvSpec | PoolSpec | UpsampleSpec
 def cmd_rf(a: argparse.Namespace) -> int:
     layers = _rf_layers(a)
     size = None if a.input is None else _size(a.input)
-    fields = receptive_field(layers, size)
+    fields: Sequence[Field | FieldND] = receptive_field(layers, size)
     channels = a.channels or 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     total = 0
-    for i, (layer, f) in enumerate(zip(layers, fields)):
+    for i, (layer, f) in enumerate(zip(layers, fields, strict=True)):
         axes: Sequence[Field] = f.axes if isinstance(f, FieldND) else (f,)
         weights = layer.parameters_per_channel_pair
         params = weights * channels * channels + (channels if weights else 0) if channels else weights
         total += params
-        row = {
+        row: dict[str, Any] = {
             "layer": i,
             "spec": layer.describe(),
             "size": [x.size for x in axes],
@@ -888,12 +901,16 @@ def cmd_stream(a: argparse.Namespace) -> int:
     if a.json:
         rows = [measure(c, lambda: None) for c in chunks]
     else:
-        from rich.progress import Progress
+        from rich.progress import Progress, TaskID
 
         with Progress(transient=True) as bar:
             for c in chunks:
                 task = bar.add_task(f"chunks of {c}", total=total // c)
-                rows.append(measure(c, lambda task=task: bar.advance(task)))
+
+                def advance(task: TaskID = task) -> None:
+                    bar.advance(task)
+
+                rows.append(measure(c, advance))
     data = {
         "model": a.model,
         "input": list(shape),
@@ -1118,15 +1135,17 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None, grace: floa
     import subprocess
     import time
 
-    preexec = None
+    preexec: Callable[[], None] | None = None
     if sys.platform.startswith("linux"):
         import ctypes
 
         try:
             libc = ctypes.CDLL(None, use_errno=True)
 
-            def preexec() -> None:  # runs in the child, before exec
+            def die_with_parent() -> None:  # runs in the child, before exec
                 libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+
+            preexec = die_with_parent
         except (OSError, AttributeError):  # pragma: no cover - no prctl
             preexec = None
     proc = subprocess.Popen(list(cmd), env=env, start_new_session=True, preexec_fn=preexec)

@@ -41,7 +41,7 @@ from atrous import _fast
 from atrous._fast.cache import memo
 from atrous._fast.calls import Pads, flat_pad
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec, layer_output_size, valid_output_sizes
+from atrous.geometry import ConvSpec, PaddingLike, layer_output_size, valid_output_sizes
 
 __all__ = [
     "PADDING_MODES_TORCH",
@@ -55,10 +55,6 @@ __all__ = [
 ]
 
 PADDING_MODES_TORCH = ("zeros", "reflect", "replicate", "circular")
-
-#: what a ``padding`` argument may be: an int, per-axis ints, per-axis ``(lo, hi)`` pairs, or a
-#: mode name (``"valid"``, ``"same"``, ``"causal"``, ``"full"``)
-PaddingLike = int | str | Sequence[int | str | tuple[int, int]]
 
 #: the resolved specs of the public functions' raw arguments (their per-call front end: two
 #: ConvSpec constructions and their checks cost ~60 us per call without it)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
 
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec, layer_output_size
+from atrous.geometry import ConvSpec, PaddingLike, layer_output_size
 from atrous.geometry.spec import check_int
 
 __all__ = ["conv", "conv_matrix", "conv_transpose", "conv_transpose_matrix", "dilate_kernel"]
@@ -45,7 +46,13 @@ def _as_array(name: str, value: object, min_ndim: int) -> Array:
 
 
 def _spec(
-    x: Array, weight: Array, stride: object, padding: object, dilation: object, transposed: bool, output_padding: object
+    x: Array,
+    weight: Array,
+    stride: int | Sequence[int],
+    padding: PaddingLike,
+    dilation: int | Sequence[int],
+    transposed: bool,
+    output_padding: int | Sequence[int],
 ) -> tuple[ConvSpec, tuple[int, ...]]:
     nd = x.ndim - 2
     if nd < 1 or nd > 3:
@@ -58,7 +65,7 @@ def _spec(
         padding,
         dilation,
         transposed=transposed,
-        output_padding=output_padding,  # type: ignore[arg-type]
+        output_padding=output_padding,
         ndim=nd,
     )
     sizes = tuple(int(n) for n in x.shape[2:])
@@ -77,7 +84,7 @@ def conv(
     weight: object,
     bias: object | None = None,
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
 ) -> Array:
@@ -109,11 +116,14 @@ def conv(
     for taps in itertools.product(*(range(k) for k in spec.kernel_size)):
         # input position read by output i along each axis: i*s + t*d in padded coordinates
         index = tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in zip(taps, spec.dilation, spec.stride, out_sizes)
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, s, o in zip(taps, spec.dilation, spec.stride, out_sizes, strict=True)
         )
         for gi in range(g):
-            patch = xp[(slice(None), slice(gi * cin_g, (gi + 1) * cin_g), *index)]
-            wt = w[(slice(gi * cout_g, (gi + 1) * cout_g), slice(None), *taps)]
+            patch_key: tuple[slice, ...] = (slice(None), slice(gi * cin_g, (gi + 1) * cin_g), *index)
+            w_key: tuple[slice | int, ...] = (slice(gi * cout_g, (gi + 1) * cout_g), slice(None), *taps)
+            patch = xp[patch_key]
+            wt = w[w_key]
             out[:, gi * cout_g : (gi + 1) * cout_g] += np.einsum("nc...,oc->no...", patch, wt)
     if bias is not None:
         b = _as_array("bias", bias, 1)
@@ -126,7 +136,7 @@ def conv_transpose(
     weight: object,
     bias: object | None = None,
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     output_padding: int | Sequence[int] = 0,
     groups: int = 1,
     dilation: int | Sequence[int] = 1,
@@ -159,19 +169,25 @@ def conv_transpose(
     # full[u] collects input j through tap t at u = j*s + t*d; output y is full[y + lo]
     full_sizes = [
         max(lo + o, (m - 1) * s + d * (k - 1) + 1)
-        for (lo, _), o, m, s, d, k in zip(spec.pads, out_sizes, sizes, spec.stride, spec.dilation, spec.kernel_size)
+        for (lo, _), o, m, s, d, k in zip(
+            spec.pads, out_sizes, sizes, spec.stride, spec.dilation, spec.kernel_size, strict=True
+        )
     ]
     full = np.zeros((n, c_out, *full_sizes))
     for taps in itertools.product(*(range(k) for k in spec.kernel_size)):
         index = tuple(
-            slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, s, m in zip(taps, spec.dilation, spec.stride, sizes)
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, d, s, m in zip(taps, spec.dilation, spec.stride, sizes, strict=True)
         )
         for gi in range(g):
             xin = xa[:, gi * cin_g : (gi + 1) * cin_g]
-            wt = w[(slice(gi * cin_g, (gi + 1) * cin_g), slice(None), *taps)]
-            full[(slice(None), slice(gi * cout_g, (gi + 1) * cout_g), *index)] += np.einsum("nc...,co->no...", xin, wt)
-    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.pads, out_sizes))
-    out = full[(slice(None), slice(None), *crop)].copy()
+            w_key: tuple[slice | int, ...] = (slice(gi * cin_g, (gi + 1) * cin_g), slice(None), *taps)
+            full_key: tuple[slice, ...] = (slice(None), slice(gi * cout_g, (gi + 1) * cout_g), *index)
+            wt = w[w_key]
+            full[full_key] += np.einsum("nc...,co->no...", xin, wt)
+    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.pads, out_sizes, strict=True))
+    crop_key: tuple[slice, ...] = (slice(None), slice(None), *crop)
+    out: Array = full[crop_key].copy()
     if bias is not None:
         b = _as_array("bias", bias, 1)
         out += b.reshape((1, c_out) + (1,) * len(out_sizes))
@@ -206,14 +222,19 @@ def dilate_kernel(weight: object, dilation: int | Sequence[int]) -> Array:
     if len(ds) > w.ndim:
         raise SpecError(f"dilation has {len(ds)} entries but weight has only {w.ndim} axes")
     lead = w.ndim - len(ds)
-    shape = list(w.shape[:lead]) + [d * (k - 1) + 1 for k, d in zip(w.shape[lead:], ds)]
+    shape = list(w.shape[:lead]) + [d * (k - 1) + 1 for k, d in zip(w.shape[lead:], ds, strict=True)]
     out = np.zeros(shape)
-    out[(Ellipsis, *(slice(None, None, d) for d in ds))] = w
+    key: tuple[EllipsisType | slice, ...] = (Ellipsis, *(slice(None, None, d) for d in ds))
+    out[key] = w
     return out
 
 
 def conv_matrix(
-    kernel: object, input_size: int | Sequence[int], stride: object = 1, padding: object = 0, dilation: object = 1
+    kernel: object,
+    input_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
 ) -> Any:
     """The convolution of a single-channel signal as a sparse matrix ``A``: ``y = A @ x.ravel()``.
 
@@ -232,7 +253,7 @@ def conv_matrix(
         >>> A.toarray().tolist()[0]
         [1.0, 2.0, 3.0, 0.0, 0.0]
     """
-    import scipy.sparse as sp
+    import scipy.sparse as sp  # type: ignore[import-untyped]  # scipy ships no stubs
 
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim == 0:
@@ -240,7 +261,7 @@ def conv_matrix(
     sizes = (input_size,) * k.ndim if isinstance(input_size, int) else tuple(input_size)
     if len(sizes) != k.ndim:
         raise SpecError(f"input_size has {len(sizes)} entries, expected {k.ndim} (the kernel's axes)")
-    spec = ConvSpec(k.shape, stride, padding, dilation, ndim=k.ndim).resolve(sizes)  # type: ignore[arg-type]
+    spec = ConvSpec(k.shape, stride, padding, dilation, ndim=k.ndim).resolve(sizes)
     out_sizes = layer_output_size(spec, sizes)
     rows: list[int] = []
     cols: list[int] = []
@@ -249,9 +270,10 @@ def conv_matrix(
         r = int(np.ravel_multi_index(out_idx, out_sizes))
         for taps in itertools.product(*(range(n) for n in k.shape)):
             pos = [
-                i * s - lo + t * d for i, s, (lo, _), t, d in zip(out_idx, spec.stride, spec.pads, taps, spec.dilation)
+                i * s - lo + t * d
+                for i, s, (lo, _), t, d in zip(out_idx, spec.stride, spec.pads, taps, spec.dilation, strict=True)
             ]
-            if all(0 <= p < n for p, n in zip(pos, sizes)):
+            if all(0 <= p < n for p, n in zip(pos, sizes, strict=True)):
                 rows.append(r)
                 cols.append(int(np.ravel_multi_index(pos, sizes)))
                 vals.append(float(k[taps]))
@@ -260,7 +282,11 @@ def conv_matrix(
 
 
 def conv_transpose_matrix(
-    kernel: object, input_size: int | Sequence[int], stride: object = 1, padding: object = 0, dilation: object = 1
+    kernel: object,
+    input_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
 ) -> Any:
     """The transposed convolution that maps back to ``input_size``, as a matrix: ``conv_matrix(...).T``."""
     return conv_matrix(kernel, input_size, stride, padding, dilation).T.tocsr()

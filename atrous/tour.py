@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from atrous.geometry import (
     ConvSpec,
+    Field,
     PoolSpec,
     coverage,
     hdc,
@@ -55,12 +56,13 @@ def tour_data() -> dict[str, Any]:
                 "hdc_ok": h.ok,
             }
         )
-    t3 = receptive_field([ConvSpec(3, stride=2, padding=1, transposed=True)])[0]
-    t4 = receptive_field([ConvSpec(4, stride=2, padding=1, transposed=True)])[0]
-    names, specs = zip(*_vgg16())
+    # 1-d specs: their receptive fields are 1-d Fields
+    t3 = cast(Field, receptive_field([ConvSpec(3, stride=2, padding=1, transposed=True)])[0])
+    t4 = cast(Field, receptive_field([ConvSpec(4, stride=2, padding=1, transposed=True)])[0])
+    names, specs = zip(*_vgg16(), strict=True)
     vgg = [
         {"layer": name, "receptive_field": fl.size, "stride": int(fl.jump), "padding": -fl.start}
-        for name, fl in zip(names, receptive_field(list(specs)))
+        for name, fl in zip(names, cast("list[Field]", receptive_field(list(specs))), strict=True)
     ]
     return {
         "dilated_kernel": {"kernel_size": k, "dilation": d, "receptive_field": rf, "weights": k, "plain_weights": rf},

@@ -73,7 +73,7 @@ def interleaved(cases: dict[str, tuple[Callable[[int], object], int]], rounds: i
 
 def spread(num: str, den: str) -> tuple[float, float]:
     """Lowest and highest per-round ratio ``num / den`` of the last interleaved() call."""
-    ratios = [a / b for a, b in zip(ROUNDS[num], ROUNDS[den])]
+    ratios = [a / b for a, b in zip(ROUNDS[num], ROUNDS[den], strict=True)]
     return min(ratios), max(ratios)
 
 

@@ -150,7 +150,7 @@ def comparison(curves, per_epoch, epochs, chance) -> str:
     out = []
     if "tcn" in curves:
         cv = curves["tcn"]
-        half = [b for b, m in zip(cv.batches, cv.metric) if m >= 0.5]
+        half = [b for b, m in zip(cv.batches, cv.metric, strict=True) if m >= 0.5]
         best = max(range(len(cv.metric)), key=lambda i: (cv.metric[i], -cv.loss[i]))
         if half:
             out.append(

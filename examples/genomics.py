@@ -335,13 +335,13 @@ def describe(results, length, distance, jitter, pairs, gap, n_train, n_test, lay
         if k in KINDS:
             continue
         n1 = bin(r["distance"]).count("1")
-        reached = [s for s, a in zip(r["steps"], r["accuracy"]) if a >= 0.9]
+        reached = [s for s, a in zip(r["steps"], r["accuracy"], strict=True) if a >= 0.9]
         text += (
             f" The same dilated stack trained the same way, but for {r['steps'][-1]} steps, on data with the enhancer "
             f"{r['distance']} bases upstream (binary {bin(r['distance'])[2:]}: {n1} layers must cooperate) "
             + (
                 f"reached 90% at step {reached[0]} (dilated at {distance}: step "
-                f"{next((s for s, a in zip(d['steps'], d['accuracy']) if a >= 0.9), 'never')}) and ends at "
+                f"{next((s for s, a in zip(d['steps'], d['accuracy'], strict=True) if a >= 0.9), 'never')}) and ends at "
                 f"{100 * r['test_accuracy']:.1f}%."
                 if reached
                 else f"stayed at {100 * r['test_accuracy']:.1f}% (best {100 * r['best_accuracy']:.1f}%) within "

@@ -336,7 +336,7 @@ def make_figures(results, fields, test, examples, distance, height, width) -> li
     # 1. the receptive field of one output pixel of each model, from atrous.analyze, side by side
     y, x = height - 6, width // 2
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.4), squeeze=False)
-    for a, kind in zip(axes[0], kinds):
+    for a, kind in zip(axes[0], kinds, strict=True):
         a.imshow(test.image[0, 0].numpy(), cmap="gray")
         rows, cols = fields[kind]["support"]
         a.add_patch(Rectangle((cols[0] - 0.5, rows[0] - 0.5), cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1,

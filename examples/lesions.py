@@ -356,7 +356,7 @@ def make_figures(results, info, estimate, test, examples, d) -> list:
     if "dilated" in results:
         a1.plot(est, [results["dilated"]["per_size"][k]["invisible"] for k in keys], "x", color="0.2", ms=8,
                 label="lesions covering no lattice point")  # fmt: skip
-    for k, e in zip(keys, est):
+    for k, e in zip(keys, est, strict=True):
         a1.annotate(k, (e, e), textcoords="offset points", xytext=(4, -12), fontsize=8, color="0.35")
     a1.set_xlabel(f"estimate 1 - w_y w_x / d\u00b2 (d = {d})")
     a1.set_ylabel("measured miss rate (test lesions)")
@@ -394,7 +394,7 @@ def make_figures(results, info, estimate, test, examples, d) -> list:
             yy, xx = np.meshgrid(rows, cols, indexing="ij")
             axes[i, 2 + kinds.index("dilated")].plot(xx.ravel(), yy.ravel(), ".", color="0.3", ms=1.5)
         if i == 0:
-            for a, title in zip(axes[i], ["input", "label", *kinds]):
+            for a, title in zip(axes[i], ["input", "label", *kinds], strict=True):
                 a.set_title(title)
     for a in axes.flat:
         a.set_xticks([])

@@ -213,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             miss[key]["model"].append(model_rate)
             miss[key]["exact"].append(1.0 - _hit_fraction(wy, wx, d))
     worst = max(
-        abs(m - mo) / s for v in miss.values() for m, mo, s in zip(v["measured"], v["model"], v["stderr"]) if s > 1e-5
+        abs(m - mo) / s
+        for v in miss.values()
+        for m, mo, s in zip(v["measured"], v["model"], v["stderr"], strict=True)
+        if s > 1e-5
     )
 
     if dist.main:
@@ -345,7 +348,7 @@ def make_figures(models: dict, sizes, miss: dict, test, examples: dict, schedule
     for a, (pic, title) in zip(
         axes[1:],
         ((test.label[0], "label: quadrant of own square"), (examples[lo], f"prediction, R = {lo}"),
-         (examples[hi], f"prediction, R = {hi}")),
+         (examples[hi], f"prediction, R = {hi}")), strict=True,
     ):  # fmt: skip
         a.imshow(pic.numpy(), cmap=cmap, vmin=0, vmax=4, interpolation="nearest")
         a.set_title(title)

@@ -88,7 +88,7 @@ class GraphNet(nn.Module):
         self, points: Tensor, knn: dict[int, Tensor] | None = None, graphs: list[Tensor] | None = None
     ) -> Tensor:
         feats, h = [], points
-        for r, layer in zip(self.rates, self.layers):
+        for r, layer in zip(self.rates, self.layers, strict=True):
             if self.kind == "edge":
                 h = layer(h, idx=knn[r] if knn is not None else None, pos=points)
             else:
@@ -161,7 +161,7 @@ def field_stats(kind: str, rates: tuple[int, ...], data: Clouds, clouds: int, ma
         "points": float(np.mean(sizes)),
         "fraction": float(np.mean(sizes)) / n,
         "farthest_hop": float(np.mean(far)),
-        "coverage": [float(a / b) if b else None for a, b in zip(hit, total)],
+        "coverage": [float(a / b) if b else None for a, b in zip(hit, total, strict=True)],
     }
 
 

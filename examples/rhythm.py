@@ -218,8 +218,8 @@ def main(argv=None) -> int:
         final_loss.append(losses[-1])
         models[d] = model
         log(f"2. d={d:4d}: test accuracy {a:.3f}, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    acc_at = dict(zip(sweep, acc))
-    mism = [a for d, a in zip(sweep, acc) if all(abs(d - k * period) > 0.1 * period for k in (1, 2))]
+    acc_at = dict(zip(sweep, acc, strict=True))
+    mism = [a for d, a in zip(sweep, acc, strict=True) if all(abs(d - k * period) > 0.1 * period for k in (1, 2))]
 
     # ---- 3. tempo banks over bpm_min..bpm_max
     bank_specs = []

@@ -50,7 +50,7 @@ KINDS = [
     "sub-pixel, default init",
 ]
 #: Okabe-Ito
-COLOURS = dict(zip(KINDS, ["#D55E00", "#E69F00", "#009E73", "#56B4E9", "#0072B2", "#CC79A7"]))
+COLOURS = dict(zip(KINDS, ["#D55E00", "#E69F00", "#009E73", "#56B4E9", "#0072B2", "#CC79A7"], strict=True))
 STAGES = 3
 LOW = 8  # low-resolution side
 FACTOR = 2**STAGES
@@ -430,7 +430,7 @@ def make_figures(init_examples, trained, summary, target_pp, curves, overlap, y_
     for g, (label, vals, colour) in enumerate(groups):
         pos = xs + (g - 1) * 0.27
         ax.bar(pos, [max(v, floor) for v in vals], 0.27, color=colour, label=label)
-        for x, v in zip(pos, vals):
+        for x, v in zip(pos, vals, strict=True):
             if v < floor:
                 ax.text(x, floor * 2, "0" if v == 0 else "<1e-12", ha="center", va="bottom", fontsize=7)
     ax.axhline(target_pp[str(FACTOR)], color="black", ls="--", lw=1, label="target fields")
@@ -450,7 +450,7 @@ def make_figures(init_examples, trained, summary, target_pp, curves, overlap, y_
     )
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.9]}, layout="constrained")
-    for a, key in zip(axes[:2], ("k=3", "k=4")):
+    for a, key in zip(axes[:2], ("k=3", "k=4"), strict=True):
         o = overlap[key]
         ov = np.array(o["overlap"], dtype=float)
         ms = np.array(o["measured_mean_square"])

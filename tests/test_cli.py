@@ -294,3 +294,18 @@ def test_long_lines_are_not_wrapped():
     lines = proc.stdout.splitlines()
     assert any(line.startswith("coverage:") and len(line) > 80 for line in lines)
     assert all(line.startswith(("dilations", "coverage:", "HDC rule:")) for line in lines), lines
+
+
+def test_module_entry_runs_without_the_safe_path_flag(capsys, monkeypatch):
+    """``python -m atrous`` on Python 3.10, whose ``sys.flags`` has no ``safe_path`` (3.11+)."""
+    import runpy
+    import types
+
+    names = [n for n in dir(sys.flags) if not n.startswith("_") and n not in ("safe_path", "count", "index")]
+    monkeypatch.setattr(sys, "flags", types.SimpleNamespace(**{n: getattr(sys.flags, n) for n in names}))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "argv", ["atrous", "rf", "-k", "3", "-d", "1,2,4", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("atrous", run_name="__main__")
+    assert exit_info.value.code == 0
+    assert [layer["size"] for layer in json.loads(capsys.readouterr().out)["layers"]] == [[3], [7], [15]]

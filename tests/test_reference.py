@@ -90,7 +90,9 @@ def torch_conv_transpose(x, w, b, stride, pads, output_padding, groups, dilation
         )
     except RuntimeError:
         return REFUSED
-    crop = tuple(slice(lo - p, out.shape[2 + i] - (hi - p)) for i, ((lo, hi), p) in enumerate(zip(pads, sym)))
+    crop = tuple(
+        slice(lo - p, out.shape[2 + i] - (hi - p)) for i, ((lo, hi), p) in enumerate(zip(pads, sym, strict=True))
+    )
     out = out[(slice(None), slice(None), *crop)]
     if min(out.shape[2:]) < 1:
         return REFUSED
@@ -150,12 +152,12 @@ def _case(pick: _Picker, nd: int, transposed: bool) -> dict:
         padding = tuple(pads)
     else:
         padding = pick.choice(["valid", "same", "causal", "full"])
-        spans = [dd * (kk - 1) for kk, dd in zip(k, d)]
+        spans = [dd * (kk - 1) for kk, dd in zip(k, d, strict=True)]
         pads = [
             {"valid": (0, 0), "causal": (sp, 0), "full": (sp, sp), "same": tf_same(nn, kk, ss, dd)}[padding]
-            for sp, nn, kk, ss, dd in zip(spans, n, k, s, d)
+            for sp, nn, kk, ss, dd in zip(spans, n, k, s, d, strict=True)
         ]
-    op = [pick.integers(0, max(a, b) - 1) for a, b in zip(s, d)] if transposed else [0] * nd
+    op = [pick.integers(0, max(a, b) - 1) for a, b in zip(s, d, strict=True)] if transposed else [0] * nd
     return dict(
         g=g,
         c_in=c_in,
@@ -287,11 +289,11 @@ def test_undilated_conv_with_dilated_kernel_equals_dilated_conv(nd: int) -> None
         d = [rng.randint(1, 4) for _ in range(nd)]
         s = [rng.randint(1, 2) for _ in range(nd)]
         p = [rng.randint(0, 3) for _ in range(nd)]
-        n = [dd * (kk - 1) + 1 + rng.randint(0, 5) for kk, dd in zip(k, d)]
+        n = [dd * (kk - 1) + 1 + rng.randint(0, 5) for kk, dd in zip(k, d, strict=True)]
         x = gen.standard_normal((1, 2, *n))
         w = gen.standard_normal((3, 2, *k))
         dk = ref.dilate_kernel(w, d)
-        assert dk.shape == (3, 2, *[dd * (kk - 1) + 1 for kk, dd in zip(k, d)])
+        assert dk.shape == (3, 2, *[dd * (kk - 1) + 1 for kk, dd in zip(k, d, strict=True)])
         dilated = ref.conv(x, w, stride=s, padding=p, dilation=d)
         np.testing.assert_allclose(ref.conv(x, dk, stride=s, padding=p), dilated, rtol=0, atol=TOL)
         tx, tw, tdk = map(torch.from_numpy, (x, w, dk))
@@ -307,7 +309,7 @@ def test_scipy_convolve2d_demonstration() -> None:
     for _ in range(40):
         k = (rng.randint(1, 4), rng.randint(1, 4))
         d = (rng.randint(1, 4), rng.randint(1, 4))
-        n = tuple(dd * (kk - 1) + 1 + rng.randint(0, 6) for kk, dd in zip(k, d))
+        n = tuple(dd * (kk - 1) + 1 + rng.randint(0, 6) for kk, dd in zip(k, d, strict=True))
         x = gen.standard_normal(n)
         w = gen.standard_normal(k)
         dk = ref.dilate_kernel(w, d)
@@ -341,7 +343,7 @@ def _matrix_cases(nd: int, count: int, seed: int):
             padding = tuple((rng.randint(0, 3), rng.randint(0, 3)) for _ in range(nd))
         else:
             padding = style
-        n = [max(1, dd * (kk - 1) + 1 - 2 + rng.randint(0, 8)) for kk, dd in zip(k, d)]
+        n = [max(1, dd * (kk - 1) + 1 - 2 + rng.randint(0, 8)) for kk, dd in zip(k, d, strict=True)]
         yield k, s, d, padding, n
 
 

@@ -81,7 +81,7 @@ class ERF:
     def ratio(self) -> tuple[float | None, ...]:
         """Per axis: the width holding 90% of the marginal's mass, ``2 r + 1``, over the TRF."""
         r90 = self.axis_radii[0.9]
-        return tuple(None if t is None else (2 * r + 1) / t for r, t in zip(r90, self.trf))
+        return tuple(None if t is None else (2 * r + 1) / t for r, t in zip(r90, self.trf, strict=True))
 
     @property
     def fraction(self) -> float | None:
@@ -96,10 +96,11 @@ class ERF:
         """The fitted axis-aligned Gaussian on the map's grid (normalised to sum 1)."""
         grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in self.map.shape], indexing="ij")
         z = np.zeros(self.map.shape)
-        for g, c, s in zip(grids, self.centre, self.sigma):
+        for g, c, s in zip(grids, self.centre, self.sigma, strict=True):
             z += ((g - c) / max(s, 1e-12)) ** 2
         out = np.exp(-0.5 * z)
-        return out / out.sum()
+        fitted: np.ndarray[Any, Any] = out / out.sum()
+        return fitted
 
     def fit(self) -> np.ndarray[Any, Any]:
         """The fitted model on the map's grid (sums to 1): per axis, the Gaussian of
@@ -122,7 +123,8 @@ class ERF:
             shape = [1] * self.map.ndim
             shape[a] = n
             out = out * prof.reshape(shape)
-        return out / out.sum()
+        fitted: np.ndarray[Any, Any] = out / out.sum()
+        return fitted
 
 
 def available_memory() -> int:
@@ -232,7 +234,7 @@ def erf(
         index = tuple(output_index)
         if len(index) != len(present) or any(
             isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < out_sizes[a]
-            for i, a in zip(index, present, strict=False)
+            for i, a in zip(index, present, strict=False)  # the lengths are compared just before
         ):
             raise SpecError(
                 f"output_index must be a position in the output's spatial size "
@@ -274,7 +276,7 @@ def erf(
                         continue
                     idx[j] = torch.arange(y.shape[j])
                 picked = y[torch.meshgrid(*idx, indexing="ij")]
-                picked.sum().backward()
+                picked.sum().backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                 assert x.grad is not None
                 total += x.grad.detach().abs().sum(dim=summed).double()
                 done += b
@@ -297,11 +299,13 @@ def erf(
         sigma.append(float(math.sqrt(max(0.0, (marginal * (coords[axis] - c) ** 2).sum()))))
         axis_radii_list.append({q: _radius(np.abs(coords[axis] - c), marginal, q) for q in MASSES})
     grids = np.meshgrid(*coords, indexing="ij")
-    dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre)))
+    dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)))
     radii = {q: _radius(dist.ravel(), pmap.ravel(), q) for q in MASSES}
     axis_radii = {q: tuple(r[q] for r in axis_radii_list) for q in MASSES}
-    present, back = _one_sided(pmap, out_node.fields, index)
-    return ERF(pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models), present, back)
+    present_steps, back = _one_sided(pmap, out_node.fields, index)
+    return ERF(
+        pmap, index, tuple(centre), tuple(sigma), radii, axis_radii, trf, samples * len(models), present_steps, back
+    )
 
 
 def _one_sided(

@@ -47,7 +47,7 @@ class Interpreter:
         trace: Trace,
         declared: Mapping[str, LayerSpec | str],
         ops: Mapping[str, LayerSpec | str] | None = None,
-        extra_layouts: Mapping[str, str] | None = None,
+        extra_layouts: Mapping[str, tuple[Sequence[int], str]] | None = None,
     ) -> None:
         self.trace = trace
         self.letters = L.parse_layout(trace.input_layout, len(trace.input_shape))
@@ -56,7 +56,7 @@ class Interpreter:
         self.declared = declared
         self.declared_ops = dict(ops or {})
         self.needs_values = ""  # set when an answer needs the value of a constant (meta trace)
-        self.extra_layouts = dict(extra_layouts or {})  # keyword input node -> layout letters
+        self.extra_layouts = dict(extra_layouts or {})  # keyword input node -> (shape, layout letters)
         self.nodes: dict[str, Node] = {}
         self.misaligned: list[str] = []
 
@@ -300,7 +300,7 @@ class Interpreter:
     def _union(self, node: Node, operands: list[tuple[str, Fields]], axis: int) -> tuple[AxisField, str | None]:
         # an operand that reads no position (a static input) adds nothing to a union
         operands = [
-            (n, f) for n, f in operands if not (isinstance(f[axis], Global) and f[axis].runs == ())
+            (n, f) for n, f in operands if not (isinstance(axis_f := f[axis], Global) and axis_f.runs == ())
         ] or operands[:1]
         values = [f[axis] for _, f in operands]
         names = [n for n, _ in operands]
@@ -389,15 +389,15 @@ class Interpreter:
             for i, d in enumerate(dims):
                 if d is None:
                     continue
-                for a in L.spatial_axes(d):
+                for ax in L.spatial_axes(d):
                     j = i - off
-                    if a not in present and isinstance(src.fields[a], Field):
-                        raise _Unknown(f"{ref.node} is broadcast along axis {a} from a single position")
+                    if ax not in present and isinstance(src.fields[ax], Field):
+                        raise _Unknown(f"{ref.node} is broadcast along axis {ax} from a single position")
                     expanded = (
                         0 <= j < len(shape) and bool(src.layout[j]) and all(fa.kind == "x" for fa in src.layout[j])
                     )
-                    if 0 <= j < len(shape) and (shape[j] == 1 or expanded) and a in present:
-                        raise _Unknown(f"{ref.node} is broadcast along axis {a}")
+                    if 0 <= j < len(shape) and (shape[j] == 1 or expanded) and ax in present:
+                        raise _Unknown(f"{ref.node} is broadcast along axis {ax}")
         return tuple(d if d is not None else L.channels(n) for d, n in zip(dims, out_shape, strict=True))
 
     # ------------------------------------------------------------------ families
@@ -1038,6 +1038,7 @@ class Interpreter:
         x = call.args[0]
         rank = len(x.shape)
         default = 1 if f in ("glu",) else rank - 1
+        dims: list[int] | None
         if f == "topk":
             dims = self._dims_arg(call, 2, rank) or [rank - 1]
         else:

@@ -161,4 +161,5 @@ def smooth_fields(n: int, size: int, length_scale: float, seed: int) -> Tensor:
     field = torch.fft.ifft2(torch.fft.fft2(noise) * gain).real
     field = field - field.mean(dim=(-2, -1), keepdim=True)
     std = field.std(dim=(-2, -1), keepdim=True, unbiased=False)
-    return (field / std).float()
+    out: Tensor = (field / std).float()
+    return out

@@ -74,7 +74,7 @@ def _grid(name: str, value: object, n: int | None = None) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise SpecError(f"{name} must have shape (n,) or (n, m) with n, m >= 1, got shape {tuple(np.shape(value))}")
+        raise SpecError(f"{name} must have shape (n,) or (n, m) with n, m >= 1, got shape {tuple(np.shape(value))}")  # type: ignore[call-overload]  # any array-like
     return arr
 
 

@@ -143,7 +143,8 @@ def road_lanes(
     syy, sxx = np.meshgrid(sy, sx, indexing="ij")
 
     def pool(a: np.ndarray) -> np.ndarray:  # supersampled (H*S, W*S) -> mean per pixel (H, W)
-        return a.reshape(H, _SUB, W, _SUB).mean(axis=(1, 3))
+        pooled: np.ndarray = a.reshape(H, _SUB, W, _SUB).mean(axis=(1, 3))
+        return pooled
 
     images = np.empty((n, H, W), dtype=np.float32)
     labels = np.zeros((n, H, W), dtype=np.int64)

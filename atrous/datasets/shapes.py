@@ -59,7 +59,8 @@ class PointClouds(NamedTuple):
 
 def _unit(rng: np.random.Generator, m: int) -> np.ndarray:
     v = rng.normal(size=(m, 3))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    unit: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit
 
 
 def sample_surface(

@@ -56,7 +56,16 @@ from atrous.geometry.shape import (
     same_padding,
     valid_output_sizes,
 )
-from atrous.geometry.spec import PADDING_MODES, Axis, ConvSpec, LayerSpec, PoolSpec, UpsampleSpec, as_spec
+from atrous.geometry.spec import (
+    PADDING_MODES,
+    Axis,
+    ConvSpec,
+    LayerSpec,
+    PaddingLike,
+    PoolSpec,
+    UpsampleSpec,
+    as_spec,
+)
 
 __all__ = [
     "PADDING_MODES",
@@ -75,6 +84,7 @@ __all__ = [
     "LayerSpec",
     "Merge",
     "MisalignmentError",
+    "PaddingLike",
     "Phase",
     "PoolSpec",
     "Relationship",

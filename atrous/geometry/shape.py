@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import overload
 
 from atrous.errors import SpecError
-from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PadEntry, as_spec, check_int
+from atrous.geometry.spec import Axis, ConvSpec, LayerSpec, PaddingLike, PadEntry, as_spec, check_int
 
 __all__ = [
     "axis_length",
@@ -142,7 +142,9 @@ def same_padding(input_size, kernel_size, stride=1, dilation=1):  # type: ignore
         (2, 2)
     """
     sizes, is_tuple, spec = _per_axis_pairs(input_size, kernel_size, stride, dilation)
-    pairs = tuple(_same_1d(n, k, s, d) for n, k, s, d in zip(sizes, spec.kernel_size, spec.stride, spec.dilation))
+    pairs = tuple(
+        _same_1d(n, k, s, d) for n, k, s, d in zip(sizes, spec.kernel_size, spec.stride, spec.dilation, strict=True)
+    )
     return pairs if is_tuple else pairs[0]
 
 
@@ -226,7 +228,9 @@ def layer_output_size(layer: LayerSpec | object, input_size: Sequence[int]) -> t
     spec = as_spec(layer).for_ndim(len(input_size))
     sizes = tuple(check_int(f"input_size[{i}]", v, 1) for i, v in enumerate(input_size))
     axes = spec.axes(sizes)
-    return tuple(axis_length(a, n, i if len(sizes) > 1 else None) for i, (a, n) in enumerate(zip(axes, sizes)))
+    return tuple(
+        axis_length(a, n, i if len(sizes) > 1 else None) for i, (a, n) in enumerate(zip(axes, sizes, strict=True))
+    )
 
 
 @overload
@@ -234,7 +238,7 @@ def output_size(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     *,
     transposed: bool = False,
@@ -245,7 +249,7 @@ def output_size(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     *,
     transposed: bool = False,
@@ -284,7 +288,7 @@ def output_padding_range(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> range: ...
 @overload
@@ -292,7 +296,7 @@ def output_padding_range(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> tuple[range, ...]: ...
 def output_padding_range(input_size, kernel_size, stride=1, padding=0, dilation=1):  # type: ignore[no-untyped-def]
@@ -313,11 +317,15 @@ def output_padding_range(input_size, kernel_size, stride=1, padding=0, dilation=
 
 
 def _transposed_ranges(
-    input_size: int | Sequence[int], kernel_size: object, stride: object, padding: object, dilation: object
+    input_size: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: PaddingLike,
+    dilation: int | Sequence[int],
 ) -> tuple[list[tuple[int, range]], bool]:
     """Per axis: the output length without output_padding, and the valid output_padding values."""
     sizes, is_tuple = _normalise_size("input_size", input_size)
-    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))  # type: ignore[arg-type]
+    spec = ConvSpec(kernel_size, stride, padding, dilation, transposed=True).for_ndim(len(sizes))
     out = []
     for i, ax in enumerate(spec.axes(sizes)):
         base = _transposed_length(ax, sizes[i], 0)
@@ -335,7 +343,7 @@ def valid_output_sizes(
     input_size: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> range: ...
 @overload
@@ -343,7 +351,7 @@ def valid_output_sizes(
     input_size: Sequence[int],
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
 ) -> tuple[range, ...]: ...
 def valid_output_sizes(input_size, kernel_size, stride=1, padding=0, dilation=1):  # type: ignore[no-untyped-def]
@@ -386,13 +394,15 @@ def invert(spec: ConvSpec, input_size: int | Sequence[int]) -> ConvSpec:
         ops = tuple(
             (n + lo + hi - (d * (k - 1) + 1)) % s
             for n, (lo, hi), k, s, d in zip(
-                sizes, resolved.pads, resolved.kernel_size, resolved.stride, resolved.dilation
+                sizes, resolved.pads, resolved.kernel_size, resolved.stride, resolved.dilation, strict=True
             )
         )
         result = resolved.replace(transposed=True, output_padding=ops)
     else:
         pads = []
-        for i, ((lo, hi), s, op) in enumerate(zip(resolved.pads, resolved.stride, resolved.output_padding)):
+        for i, ((lo, hi), s, op) in enumerate(
+            zip(resolved.pads, resolved.stride, resolved.output_padding, strict=True)
+        ):
             # the convolution reads floor(((n-1)*s + op + hi' - hi) / s) + 1 outputs: it restores n
             # when 0 <= op + hi' - hi < s; keep hi' as close to hi as that allows
             lowest, highest = max(0, hi - op), hi - op + s - 1

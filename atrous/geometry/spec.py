@@ -47,6 +47,10 @@ __all__ = [
 PADDING_MODES = ("valid", "same", "causal", "full")
 
 PadEntry = tuple[int, int] | str
+
+#: what a ``padding`` argument may be: an int, per-axis ints, per-axis ``(lo, hi)`` pairs, or a
+#: mode name (``"valid"``, ``"same"``, ``"causal"``, ``"full"``), for the whole layer or per axis
+PaddingLike = int | str | Sequence[int | str | tuple[int, int]]
 AxisKind = Literal["conv", "transposed", "pool", "upsample", "linear"]
 
 
@@ -317,7 +321,7 @@ class ConvSpec(_Spec):
         self,
         kernel_size: int | Sequence[int],
         stride: int | Sequence[int] = 1,
-        padding: object = 0,
+        padding: PaddingLike = 0,
         dilation: int | Sequence[int] = 1,
         *,
         transposed: bool = False,
@@ -424,7 +428,7 @@ class ConvSpec(_Spec):
     @property
     def effective_kernel_size(self) -> tuple[int, ...]:
         """``dilation * (kernel_size - 1) + 1`` per axis."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     @property
     def parameters_per_channel_pair(self) -> int:
@@ -588,7 +592,7 @@ class PoolSpec(_Spec):
 
     @property
     def effective_kernel_size(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     def describe(self) -> str:
         parts = [f"{self.mode}pool", "k" + _short(self.kernel_size), "s" + _short(self.stride)]

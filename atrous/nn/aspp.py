@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
-from atrous.geometry import FieldND, receptive_field
+from atrous.geometry import FieldND, PaddingLike, receptive_field
 from atrous.geometry.spec import check_int
 from atrous.nn.conv import Conv2d, ConvNd
 
@@ -50,7 +50,7 @@ def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, groups: int = 1
 ) -> list[nn.Module]:
     # 'same' is resolved by atrous.geometry: for stride 1 and k = 3 it pads `dilation` on each side.
-    padding: object = "same" if kernel_size > 1 else 0
+    padding: PaddingLike = "same" if kernel_size > 1 else 0
     conv = Conv2d(in_channels, out_channels, kernel_size, 1, padding, dilation, groups=groups, bias=False)
     return [conv, nn.BatchNorm2d(out_channels), nn.ReLU()]
 
@@ -209,7 +209,7 @@ class ASPP(nn.Module):
         tail = _conv_layers(self.project)
         return {
             name: None if isinstance(branch, ASPPPooling) else _conv_layers(branch) + tail
-            for name, branch in zip(self.branch_names, self.convs)
+            for name, branch in zip(self.branch_names, self.convs, strict=True)
         }
 
     def fields(self, input_size: Sequence[int] | None = None) -> dict[str, FieldND | None]:

@@ -23,8 +23,8 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Generator, Tensor, nn
@@ -47,7 +47,10 @@ def _conv_layers(module: nn.Module) -> list[ConvNd]:
 class _ChainFields:
     """Receptive fields of a chain of convolutions ``self.convs`` (ContextModule, DegriddingTail)."""
 
-    convs: Sequence[ConvNd]
+    if TYPE_CHECKING:  # an attribute in ContextModule, a property in DegriddingTail
+
+        @property
+        def convs(self) -> Iterable[nn.Module]: ...
 
     def fields(self, input_size: Sequence[int] | None = None) -> list[FieldND]:
         """Exact receptive fields after each convolution (:func:`atrous.receptive_field`)."""
@@ -106,6 +109,8 @@ class ContextModule(_ChainFields, nn.Module):
         >>> ctx(torch.rand(1, 2, 16, 16)).shape
         torch.Size([1, 2, 16, 16])
     """
+
+    convs: nn.ModuleList
 
     def __init__(
         self,

@@ -143,7 +143,7 @@ def _edges_of(graph: Tensor, num_nodes: int | None) -> tuple[Tensor, int]:
     if not isinstance(graph, Tensor):
         raise SpecError(f"graph must be an edge_index (2, E) or an adjacency (N, N) tensor, got {type(graph).__name__}")
     if graph.layout != torch.strided:
-        adj = graph.to_sparse_coo().coalesce() if graph.layout != torch.sparse_coo else graph.coalesce()
+        adj = graph.to_sparse_coo().coalesce() if graph.layout != torch.sparse_coo else graph.coalesce()  # type: ignore[no-untyped-call]  # unannotated in torch
         if adj.dim() != 2 or adj.shape[0] != adj.shape[1]:
             raise SpecError(f"a sparse adjacency must be square (N, N), got {tuple(adj.shape)}")
         keep = adj.values() != 0
@@ -397,7 +397,7 @@ class EdgeConv(nn.Module):
         batch = torch.arange(b, device=xb.device).view(b, 1, 1)
         xj = xb[batch, idx]  # (B, N, k, F)
         xi = xb.unsqueeze(2).expand_as(xj)
-        h = self.mlp(torch.cat([xi, xj - xi], dim=-1))
+        h: Tensor = self.mlp(torch.cat([xi, xj - xi], dim=-1))
         if self.aggr == "max":
             out = h.amax(dim=2)
         elif self.aggr == "mean":

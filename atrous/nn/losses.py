@@ -108,9 +108,9 @@ def shift_consistency(
     margin = check_int("margin", margin, 0)
     if not callable(model):
         raise SpecError(f"model must be callable, got {type(model).__name__}")
-    for name, t in (("x", x), ("y", y)):
-        if not (isinstance(t, Tensor) or (name == "y" and t is None)):
-            raise SpecError(f"{name} must be a tensor, got {type(t).__name__}")
+    for name, arg in (("x", x), ("y", y)):
+        if not (isinstance(arg, Tensor) or (name == "y" and arg is None)):
+            raise SpecError(f"{name} must be a tensor, got {type(arg).__name__}")
     dims = _dims(dims)
     if not dims:
         raise SpecError("dims must name at least one spatial axis, got ()")
@@ -142,7 +142,7 @@ def shift_consistency(
 
     def out_shift(vec: tuple[int, ...]) -> tuple[int, ...]:
         res = []
-        for s, ni, no, d in zip(vec, n_in, n_out, dims):
+        for s, ni, no, d in zip(vec, n_in, n_out, dims, strict=True):
             if (s * no) % ni:
                 raise SpecError(
                     f"a shift of {s} along dim {d} (input size {ni}, output size {no}) is not a whole number "
@@ -154,18 +154,18 @@ def shift_consistency(
 
     if batch_shifts:
         xs = torch.cat([torch.roll(x, v, dims) for v in vectors], dim=0)
-        shifted_outputs = list(model(xs).split(x.shape[0], dim=0))
+        shifted_outputs = list(torch.split(model(xs), x.shape[0], dim=0))
     else:
         shifted_outputs = [model(torch.roll(x, v, dims)) for v in vectors]
     terms = []
-    for vec, ys in zip(vectors, shifted_outputs):
+    for vec, ys in zip(vectors, shifted_outputs, strict=True):
         t = out_shift(vec)
         ref = torch.roll(y, t, out_dims)
         if ys.shape != ref.shape:
             raise SpecError(f"the model's output changed shape under a shift: {tuple(ref.shape)} vs {tuple(ys.shape)}")
         diff = (ref - ys).pow(2)
         if not circular:
-            for ti, od, no in zip(t, out_dims, n_out):
+            for ti, od, no in zip(t, out_dims, n_out, strict=True):
                 if ti == 0:
                     continue  # this axis is not shifted: both sides see the same borders
                 lo, hi = ti + margin, no - margin

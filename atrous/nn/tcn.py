@@ -16,7 +16,8 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,8 @@ def _check_dropout(dropout: object) -> float:
 
 
 def _weight_norm(module: nn.Module) -> nn.Module:
-    return torch.nn.utils.parametrizations.weight_norm(module)
+    wrapped: nn.Module = torch.nn.utils.parametrizations.weight_norm(module)
+    return wrapped
 
 
 class TemporalBlock(nn.Module):
@@ -89,7 +91,8 @@ class TemporalBlock(nn.Module):
         out = self.drop1(self.act1(self.conv1(x)))
         out = self.drop2(self.act2(self.conv2(out)))
         res = x if self.downsample is None else self.downsample(x)
-        return self.act_out(out + res)
+        y: Tensor = self.act_out(out + res)
+        return y
 
     @property
     def main_specs(self) -> tuple[ConvSpec, ConvSpec]:
@@ -153,7 +156,7 @@ class TCN(nn.Module):
         self.kernel_size = kernel_size
         blocks = []
         c_in = check_int("in_channels", in_channels, 1)
-        for width, d in zip(widths, self.dilations):
+        for width, d in zip(widths, self.dilations, strict=True):
             blocks.append(TemporalBlock(c_in, width, kernel_size, d, dropout, weight_norm, activation))
             c_in = width
         self.blocks = nn.ModuleList(blocks)
@@ -168,7 +171,7 @@ class TCN(nn.Module):
                 x = block(x)
             return x
         total: Tensor | None = None
-        for block, skip in zip(self.blocks, self.skips):
+        for block, skip in zip(self.blocks, self.skips, strict=True):
             x = block(x)
             s = skip(x)
             total = s if total is None else total + s
@@ -180,7 +183,7 @@ class TCN(nn.Module):
         f = Field.identity(input_size)
         outs = []
         for block in self.blocks:
-            f = block.field(f)
+            f = cast(TemporalBlock, block).field(f)
             outs.append(f)
         if self.skips is not None:
             merged = Field.union(outs, [f"block{i}" for i in range(len(outs))])

@@ -161,7 +161,8 @@ class TransposedUpsample(nn.Module):
         return _field_sizes(self.specs, input_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        y: Tensor = self.conv(x)
+        return y
 
 
 class ResizeConv(nn.Module):
@@ -232,7 +233,8 @@ class ResizeConv(nn.Module):
             x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
         else:
             x = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        return self.conv(x)
+        y: Tensor = self.conv(x)
+        return y
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, mode={self.mode!r}"
@@ -368,7 +370,8 @@ class SubPixelConv(nn.Module):
         return _field_sizes(self.specs, input_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shuffle(self.conv(x))
+        y: Tensor = self.shuffle(self.conv(x))
+        return y
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, icnr={self.icnr}"

@@ -20,6 +20,9 @@ Examples:
 
 from __future__ import annotations
 
+from typing import cast
+
+import torch
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
@@ -72,7 +75,7 @@ class WaveNetLayer(nn.Module):
             if g is None:
                 raise SpecError("this WaveNet has global conditioning: pass g of shape (N, global_cond_channels)")
             h = h + self.global_cond(g.unsqueeze(-1))
-        f, s = h.split(self.gate_channels, dim=1)
+        f, s = torch.split(h, self.gate_channels, dim=1)
         return f.tanh() * s.sigmoid()
 
     def forward(self, x: Tensor, c: Tensor | None = None, g: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -140,13 +143,15 @@ class WaveNet(nn.Module):
             h, s = layer(h, c, g)
             total = s if total is None else total + s
         assert total is not None
-        return self.head(total)
+        y: Tensor = self.head(total)
+        return y
 
     def field(self, input_size: int | None = None) -> Field:
         """The exact receptive field of the output: the union over every layer's skip."""
         f = Field.identity(input_size).then(self.input.spec.axes()[0])
         skips = []
-        for layer in self.layers:
+        for module in self.layers:
+            layer = cast(WaveNetLayer, module)
             skips.append(f.then(layer.conv.spec.axes()[0]))  # the skip reads the gate output
             f = layer.field(f)
         merged = Field.union(skips, [f"layer{i}" for i in range(len(skips))])

@@ -37,6 +37,9 @@ class ChunkModuleBase(nn.Module):
     """
 
     __jit_ignored_attributes__ = ["state_names", "input_names", "source"]  # noqa: RUF012
+    state_names: list[str]
+    input_names: list[str]
+    source: str
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +76,7 @@ def make_chunk_module(plan: Plan) -> ChunkModuleBase:
             body.append(f"{v} = {n.name}")
         elif n.kind == "conv":
             j = conv_index[i]
+            assert n.weight is not None  # a conv node carries its weight
             tensors[f"w{i}"] = n.weight
             bias = "None"
             if n.bias is not None:
@@ -82,6 +86,7 @@ def make_chunk_module(plan: Plan) -> ChunkModuleBase:
             body.append(f"{v} = F.conv1d(u{i}, self.w{i}, {bias}, 1, 0, {n.dilation}, {n.groups})")
             body.append(f"n_{j} = u{i}[:, :, u{i}.shape[2] - {n.context}:]")
         elif n.kind == "linear":
+            assert n.weight is not None  # a linear node carries its weight
             tensors[f"w{i}"] = n.weight.unsqueeze(2)
             bias = "None"
             if n.bias is not None:
@@ -106,7 +111,7 @@ def make_chunk_module(plan: Plan) -> ChunkModuleBase:
             body.append(f"{v} = torch.tanh({src[0]}[:, :{g}]) * torch.sigmoid({src[0]}[:, {g}:])")
         elif n.kind == "condproj":
             terms = []
-            for k, (j, w) in enumerate(zip(n.inputs, n.params["weights"])):
+            for k, (j, w) in enumerate(zip(n.inputs, n.params["weights"], strict=True)):
                 name = nodes[j].name
                 if name == "c":
                     tensors[f"cp{i}_{k}"] = w.unsqueeze(2)
@@ -126,7 +131,7 @@ def make_chunk_module(plan: Plan) -> ChunkModuleBase:
     source = "\n".join(lines) + "\n"
     env = _exec(source, "forward", {"torch": torch, "F": F, "Tensor": Tensor, "Tuple": tuple})
     cls = type("StreamStep", (ChunkModuleBase,), {"forward": env["forward"], "__module__": __name__})
-    mod = cls()
+    mod: ChunkModuleBase = cls()
     for name, t in tensors.items():
         mod.register_buffer(name, t.detach().clone())
     for name, m in modules.items():

@@ -10,6 +10,7 @@ layers' tails) and returns the rest, so that the concatenation of every ``push``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ class Engine:
         self.finished = False
         self.recorded = {}
 
-    def run(self, inputs: dict[str, Tensor | None], statics: dict[str, Tensor], final: bool) -> Tensor | None:
+    def run(self, inputs: Mapping[str, Tensor | None], statics: Mapping[str, Tensor], final: bool) -> Tensor | None:
         if self.finished:
             raise SpecError("this stream has ended (flush() was called): reset() starts a new one")
         g = self.graph
@@ -61,7 +62,7 @@ class Engine:
         x = inputs.get("x")
         if x is not None:
             self.steps += int(x.shape[g.in_time_dim])
-        out = outs[g.output]
+        out: Tensor | None = outs[g.output]
         if out is not None:
             self.emitted += int(out.shape[g.out_time_dim])
         if final:
@@ -97,8 +98,8 @@ class Engine:
         for key, v in state.items():
             if key in ("steps", "emitted"):
                 continue
-            i, _, attr = key.split(":", 2)
-            per.setdefault(int(i), {})[attr] = v
+            index, _, attr = key.split(":", 2)
+            per.setdefault(int(index), {})[attr] = v
         for i, n in enumerate(self.graph.nodes):
             n.load(per.get(i, {}))
         self.steps = int(state["steps"])

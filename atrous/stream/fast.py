@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -135,8 +135,9 @@ class _Counter:
 
 def _gemm_weight(n: Node) -> Tensor:
     """``(k*(C+1), out)`` for a conv, ``(C+1, out)`` for a linear: the bias in the ones row."""
+    w = n.weight
+    assert w is not None  # conv and linear nodes carry their weights
     if n.kind == "conv":
-        w = n.weight
         if n.groups > 1:
             out, per, k = w.shape
             dense = w.new_zeros(out, per * n.groups, k)
@@ -150,7 +151,7 @@ def _gemm_weight(n: Node) -> Tensor:
         if n.bias is not None:
             ones[k - 1, 0] = n.bias
         return torch.cat([wt, ones], 1).reshape(k * (cin + 1), out).contiguous()
-    w = n.weight  # (out, in)
+    # a linear's weight: (out, in)
     row = n.bias.view(1, -1) if n.bias is not None else w.new_zeros(1, w.shape[0])
     return torch.cat([w.t(), row], 0).contiguous()
 
@@ -350,7 +351,7 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
         col = 0
         for i in cps:
             n = nodes[i]
-            for j, w in zip(n.inputs, n.params["weights"]):
+            for j, w in zip(n.inputs, n.params["weights"], strict=True):
                 rows = slice(0, cc) if nodes[j].name == "c" else slice(cc, cc + gc)
                 wcg[rows, col : col + n.channels] = w.t()
             if i in neg2:
@@ -420,7 +421,9 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
                 if isinstance(val, (Tensor, torch.nn.Module)):
                     env[f"a{i}_{key}"] = val
             if i in inplace_op:
-                body.append(act_source(n, home(i), f"a{i}_", inplace=True))
+                act_src = act_source(n, home(i), f"a{i}_", inplace=True)
+                assert act_src is not None  # inplace_op holds only activations with an in-place form
+                body.append(act_src)
             elif n.act in _OUT_ACTS and classes[cls_of[i]].home != "fresh":
                 body.append(_OUT_ACTS[n.act].format(x=home(n.inputs[0]), o=home(i)))
             else:
@@ -436,9 +439,9 @@ def build_fast(plan: Plan, batch: int, dtype: torch.dtype, device: torch.device)
             _gate(i, n, body, env, src_home, home(n.inputs[0]), uses, target, sig_gate, tmp)
         elif k == "condproj":
             pass  # computed at the top for every layer at once
-        cl = classes.get(cls_of.get(i, -1))
-        if cl is not None and cl.nodes[-1] == i:
-            body.extend(f"s{u}.copy_({home(i)})" for u in cl.copies)
+        node_cls = classes.get(cls_of.get(i, -1))
+        if node_cls is not None and node_cls.nodes[-1] == i:
+            body.extend(f"s{u}.copy_({home(i)})" for u in node_cls.copies)
 
     if classes[cls_of[out_id]].home != "fresh":
         body.append(f"y = {home(out_id)}.clone()")
@@ -470,7 +473,7 @@ def _inference_guard() -> Callable[[bool], Any]:
     if guard is not None:
         try:
             guard(True)
-            return guard
+            return cast("Callable[[bool], Any]", guard)
         except Exception:  # pragma: no cover - a torch without it
             pass
 

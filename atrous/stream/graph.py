@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -108,7 +108,7 @@ def build_graph(
     *,
     time_axis: int = -1,
     input_layout: str | None = None,
-    extra: dict[str, tuple[Sequence[int], str]] | None = None,
+    extra: Mapping[str, tuple[Sequence[int], str]] | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | None = None,
     leaves: dict[str, Any] | None = None,
@@ -430,6 +430,7 @@ class _Builder:
         axis: Axis = steps[0][1]
         (src,) = inputs
         (din,) = in_dims
+        assert din is not None  # a step along time reads an input along time
         if call.func.startswith("adaptive"):
             raise _refuse(call.name, call.func, "adaptive pooling along time depends on the stream's length")
         if axis.kind == "pool" and axis.ceil_mode:
@@ -467,6 +468,7 @@ class _Builder:
         amounts0 = [number(v) for v in p0]
         amounts1 = [number(v) for v in p1]
         (din,) = in_dims
+        assert din is not None  # a step along time reads an input along time
         rank = len(call.args[0].shape)
         j = rank - 1 - din  # the pair of this dimension in F.pad's order (last dimension first)
         if 2 * j + 1 >= len(amounts0):
@@ -493,6 +495,7 @@ class _Builder:
     def crop(self, call: Call, node: Node, inputs: list[int], in_dims: list[int | None], d: int | None,
              rate: Fraction) -> None:  # fmt: skip
         (din,) = in_dims
+        assert din is not None  # a step along time reads an input along time
         n0 = call.args[0].shape[din]
         c1 = self.calls1[call.name]
         n1 = c1.args[0].shape[din]
@@ -531,6 +534,7 @@ class _Builder:
                rate: Fraction, steps: list[tuple[Any, ...]]) -> None:  # fmt: skip
         axis: Axis = steps[0][1]
         (din,) = in_dims
+        assert din is not None  # a step along time reads an input along time
         if len(steps) != 1 or d is None:
             raise _refuse(call.name, call.func, "resizing along time in more than one step")
         if axis.kind == "upsample":
@@ -559,6 +563,7 @@ class _Builder:
     def recurrent(self, call: Call, node: Node, inputs: list[int], in_dims: list[int | None], d: int | None,
                   rate: Fraction, fam: str) -> None:  # fmt: skip
         (din,) = in_dims
+        assert din is not None  # a step along time reads an input along time
         if fam == "rnn":
             if bool(call.args[7]):
                 raise _refuse(call.name, call.func, "a bidirectional RNN reads the whole sequence")

@@ -127,11 +127,11 @@ class _Lowerer:
             self.visit(i, n)
         if g.output not in self.val:
             raise _NotLowerable
-        for n in self.nodes:
-            if n.kind == "input" and n.name == "c":
-                cond = n.channels
-            if n.kind == "input" and n.name == "g":
-                gcond = n.channels
+        for pn in self.nodes:
+            if pn.kind == "input" and pn.name == "c":
+                cond = pn.channels
+            if pn.kind == "input" and pn.name == "g":
+                gcond = pn.channels
         plan = Plan(self.nodes, self.val[g.output], self.nodes[0].channels, self.nodes[self.val[g.output]].channels,
                     cond, gcond, g.model_name)  # fmt: skip
         if not any(n.kind in ("conv", "linear") for n in plan.nodes):

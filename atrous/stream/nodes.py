@@ -79,6 +79,7 @@ def bind(obj: Any, env: dict[str, Any], consts: dict[int, list[tuple[int, str]]]
             return env[obj.node]
         v = obj.value
         if consts and id(obj) in consts:
+            assert v is not None  # a constant operand has its value
             for dim, what in consts[id(obj)]:
                 v = v.narrow(dim, 0, 1)
                 if what == "time" and T is not None:
@@ -268,8 +269,9 @@ class Pad(StreamNode):
         self.lo, self.hi, self.mode, self.value = lo, hi, mode, value
         self.prefix, self.suffix = prefix, suffix
         if mode == "tensor":
-            self.lo = 0 if prefix is None else int(prefix.shape[time_dim])  # type: ignore[arg-type]
-            self.hi = 0 if suffix is None else int(suffix.shape[time_dim])  # type: ignore[arg-type]
+            assert time_dim is not None  # a concatenation along time
+            self.lo = 0 if prefix is None else int(prefix.shape[time_dim])
+            self.hi = 0 if suffix is None else int(suffix.shape[time_dim])
         self.crop_end = max(0, -self.hi)  # the last inputs, dropped at the end of the stream
         self.hold = self.crop_end  # inputs held back before it (fewer when the input's tail covers them)
         self.skip = max(0, -self.lo)
@@ -674,7 +676,7 @@ def valid_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Tensor]
         m = call.fn
         nd = spec.ndim  # type: ignore[union-attr]
         axis = in_dim - (rank - nd)
-        pads = [p for p in spec.resolve(tuple(call.args[0].shape[rank - nd :])).padding]  # type: ignore[union-attr]
+        pads = [p for p in spec.resolve(tuple(call.args[0].shape[rank - nd :])).pads]  # type: ignore[union-attr]
         pads[axis] = (0, 0)
         if any(lo != hi for lo, hi in pads):
             raise SpecError(f"cannot stream node {call.name!r}: asymmetric padding on its other axes")
@@ -714,7 +716,8 @@ def valid_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Tensor]
         return _Valid(fast, call)
 
     def run(x: Tensor) -> Tensor:
-        return fn(*bind(args, {name: x}), **bind(kwargs, {name: x}))
+        y: Tensor = fn(*bind(args, {name: x}), **bind(kwargs, {name: x}))
+        return y
 
     return _Valid(run, call)
 
@@ -808,7 +811,8 @@ def transposed_call(call: Call, node: Any, in_dim: int) -> Callable[[Tensor], Te
         return fast
 
     def run(x: Tensor) -> Tensor:
-        return fn(*bind(order, {name: x}))
+        y: Tensor = fn(*bind(order, {name: x}))
+        return y
 
     return run
 

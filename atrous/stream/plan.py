@@ -232,7 +232,8 @@ class Residual(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
-        return y if self.activation is None else self.activation(y)
+        out: Tensor = y if self.activation is None else self.activation(y)
+        return out
 
 
 def _dense(w: Tensor, groups: int) -> Tensor:
@@ -264,6 +265,7 @@ def simplify(plan: Plan, dtype: torch.dtype, device: torch.device) -> Plan:
             src = nodes[j]
             if src.kind in ("conv", "linear") and len(uses[j]) == 1:
                 sc, sh = n.params["scale"], n.params["shift"]
+                assert src.weight is not None  # conv and linear nodes carry their weights
                 w = src.weight.double()
                 src.weight = w * (sc.view(-1, 1, 1) if src.kind == "conv" else sc.view(-1, 1))
                 b = src.bias.double() if src.bias is not None else torch.zeros_like(sc)

@@ -309,7 +309,7 @@ class Streamer:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_x(self, x: Any) -> Tensor:
+    def _check_x(self, x: object) -> Tensor:
         if not isinstance(x, Tensor):
             raise SpecError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() == 3 and x.shape[2] == 1:
@@ -421,7 +421,8 @@ class Streamer:
                 r = self.graph.extra_rates[k]
                 due = int((t0 + T) * r) - int(t0 * r)  # the samples of this input that fall in the chunk
                 node = self.graph.nodes[self.graph.inputs[k]]
-                if v.dim() <= (node.time_dim or 0) or v.shape[node.time_dim] != due:
+                assert node.time_dim is not None  # an input at its own rate runs along time
+                if v.dim() <= node.time_dim or v.shape[node.time_dim] != due:
                     raise SpecError(
                         f"{k} runs at {r} samples per input sample: this chunk ({T} samples from {t0}) takes "
                         f"{due} of them along dimension {node.time_dim}, got shape {tuple(v.shape)}"
@@ -455,7 +456,7 @@ class Streamer:
         with torch.inference_mode():
             t = self.steps
             states = [r.read(t) for r in self._rings]
-            out = self._chunk(*args, *states)
+            out: tuple[Tensor, ...] = self._chunk(*args, *states)
             for r, s in zip(self._rings, out[1:], strict=True):
                 r.write(t + T, s)
             self._fast.counter.t = t + T
@@ -631,8 +632,10 @@ class Streamer:
                     y = step(x, cs[t], g)
                 else:
                     ct = None if cs[t] is None else cs[t].unsqueeze(2)  # type: ignore[union-attr]
-                    y = self._engine.run({"x": x.unsqueeze(2), **({"c": ct} if ct is not None else {})},
-                                         {"g": g} if g is not None else {}, final=False)[:, :, 0]  # fmt: skip
+                    yt = self._engine.run({"x": x.unsqueeze(2), **({"c": ct} if ct is not None else {})},
+                                          {"g": g} if g is not None else {}, final=False)  # fmt: skip
+                    assert yt is not None  # a causal model at one rate answers every step
+                    y = yt[:, :, 0]
                 if logits is not None:
                     logits[:, :, t] = y
                 x = sample(y)
@@ -671,7 +674,7 @@ class Streamer:
             warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.10 deprecates TorchScript
             scripted = torch.jit.script(self.step_module())
             if path is not None:
-                scripted.save(str(path))
+                scripted.save(str(path))  # type: ignore[no-untyped-call]  # unannotated in torch
         return scripted
 
     def onnx_names(self) -> tuple[list[str], list[str]]:
@@ -695,7 +698,9 @@ class Streamer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if dynamo:
-                torch.onnx.export(module, args, **kwargs).save(str(path))
+                program = torch.onnx.export(module, args, **kwargs)
+                assert program is not None  # the dynamo exporter returns the program
+                program.save(str(path))
             else:
                 torch.onnx.export(module, args, str(path), **kwargs)
         return str(path)

@@ -15,12 +15,15 @@ import copy
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from atrous.errors import SpecError
+
+if TYPE_CHECKING:
+    from torch.nn.utils.weight_norm import WeightNorm
 
 __all__ = ["StreamMismatch", "Verified", "verify"]
 
@@ -47,7 +50,12 @@ def _copy(model: nn.Module) -> nn.Module:
         return copy.deepcopy(model)
     except RuntimeError:
         pass
-    hooks = [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values() if type(h).__name__ == "WeightNorm"]
+    hooks = [
+        (m, cast("WeightNorm", h))
+        for m in model.modules()
+        for h in m._forward_pre_hooks.values()
+        if type(h).__name__ == "WeightNorm"
+    ]
     saved = [(m, h.name, getattr(m, h.name)) for m, h in hooks]
     for m, name, _ in saved:
         delattr(m, name)
@@ -59,7 +67,8 @@ def _copy(model: nn.Module) -> nn.Module:
     for m in out.modules():
         for h in m._forward_pre_hooks.values():
             if type(h).__name__ == "WeightNorm":
-                setattr(m, h.name, h.compute_weight(m))
+                wn = cast("WeightNorm", h)
+                setattr(m, wn.name, wn.compute_weight(m))
     return out
 
 

@@ -159,13 +159,13 @@ class _Plan:
         return tuple(reversed(idx))
 
     def taps(self, index: tuple[int, ...]) -> list[tuple[int, ...]]:
-        return list(product(*(a.taps[y] for a, y in zip(self.axes, index))))
+        return list(product(*(a.taps[y] for a, y in zip(self.axes, index, strict=True))))
 
     def reads(self, index: tuple[int, ...]) -> list[tuple[int, ...]]:
-        return list(product(*(a.reads[y] for a, y in zip(self.axes, index))))
+        return list(product(*(a.reads[y] for a, y in zip(self.axes, index, strict=True))))
 
     def category(self, cell: tuple[int, ...]) -> str:
-        cats = [a.cats[g] for a, g in zip(self.axes, cell)]
+        cats = [a.cats[g] for a, g in zip(self.axes, cell, strict=True)]
         for name in ("padding", "cropped", "zero"):
             if name in cats:
                 return name
@@ -174,7 +174,7 @@ class _Plan:
     def input_index(self, cell: tuple[int, ...]) -> tuple[int, ...] | None:
         if self.category(cell) != "input":
             return None
-        return tuple(a.index[g] for a, g in zip(self.axes, cell))  # type: ignore[misc]
+        return tuple(a.index[g] for a, g in zip(self.axes, cell, strict=True))  # type: ignore[misc]
 
 
 def _as_conv_spec(spec_or_kwargs: object) -> ConvSpec:
@@ -276,7 +276,7 @@ def _check_drawable(spec: ConvSpec, sizes: tuple[int, ...]) -> None:
     """Refuse a drawing larger than MAX_DRAWN_CELLS per axis, from the geometry alone (O(1))."""
     out = layer_output_size(spec, sizes)  # validates sizes and spec together
     resolved = spec.resolve(sizes)
-    for i, (ax, n, o) in enumerate(zip(resolved.axes(sizes), sizes, out)):
+    for i, (ax, n, o) in enumerate(zip(resolved.axes(sizes), sizes, out, strict=True)):
         if ax.kind == "conv":
             drawn = n + max(ax.lo, 0) + max(ax.hi, 0)
         else:  # as _axis_plan draws it: zero-stuffed input with the equivalent padding
@@ -319,7 +319,8 @@ def _plan_cached(spec: ConvSpec, sizes: tuple[int, ...]) -> _Plan:
     resolved = spec.resolve(sizes)
     field = receptive_field([resolved], input_size=sizes)[0]
     axes = tuple(
-        _axis_plan(ax, n, o, field[i], i) for i, (ax, n, o) in enumerate(zip(resolved.axes(sizes), sizes, out))
+        _axis_plan(ax, n, o, field[i], i)
+        for i, (ax, n, o) in enumerate(zip(resolved.axes(sizes), sizes, out, strict=True))
     )
     return _Plan(spec, resolved, sizes, out, axes)
 
@@ -375,7 +376,7 @@ def _formula(plan: _Plan) -> list[str]:
                 f"o = floor(({a.n} + {ax.lo} + {ax.hi} - {ax.dilation}*({ax.kernel}-1) - 1) / {ax.stride}) + 1 = {a.o}"
             )
     same = len(set(texts)) == 1
-    for name, text in zip(names, texts):
+    for name, text in zip(names, texts, strict=True):
         lines.append(text if same or not name else f"{name}: {text}")
         if same:
             break
@@ -400,7 +401,7 @@ def _equivalence(plan: _Plan) -> list[str]:
         )
     if len(set(texts)) == 1:
         return [*lines, *texts[0]]
-    return [*lines, *(f"{name}: {t}" for name, pair in zip(("rows", "cols"), texts) for t in pair)]
+    return [*lines, *(f"{name}: {t}" for name, pair in zip(("rows", "cols"), texts, strict=True) for t in pair)]
 
 
 # --------------------------------------------------------------------------- the scene (layout)
@@ -417,12 +418,14 @@ def _font(size: int) -> Any:
 
 
 def _text_width(text: str, size: int) -> int:
-    return math.ceil(_font(size).getlength(text))
+    width: int = math.ceil(_font(size).getlength(text))
+    return width
 
 
 def _text_height(size: int) -> int:
     ascent, descent = _font(size).getmetrics()
-    return ascent + descent
+    height: int = ascent + descent
+    return height
 
 
 Box = tuple[int, int, int, int]
@@ -551,7 +554,7 @@ def _scene(plan: _Plan, cell: int) -> _Scene:
     width_avail = max(content_right - margin, max(widths))
     x = margin
     row_h = max(sw, _text_height(fs)) + 6
-    for k, w in zip(entries, widths):
+    for k, w in zip(entries, widths, strict=True):
         if x > margin and x + w > margin + width_avail:
             x = margin
             y += row_h
@@ -884,7 +887,7 @@ def conv_arithmetic_set(directory: str | os.PathLike[str], formats: Sequence[str
             raise SpecError(f"formats must be among 'gif', 'apng', 'png', got {fmt!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[str, ConvSpec, tuple[int, int]]] = []
+    jobs: list[tuple[str, ConvSpec, tuple[int, ...]]] = []
     for name, (i, k, s, p, d) in CONV_ARITHMETIC.items():
         jobs.append((name, ConvSpec(k, s, p, d), (i, i)))
     for name, (i, k, s, p, d) in CONV_ARITHMETIC.items():

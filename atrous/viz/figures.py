@@ -26,13 +26,17 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from atrous.errors import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.ticker import MaxNLocator
+    from torch import nn
 
 __all__ = [
     "DPI",
@@ -67,7 +71,8 @@ def _new_figure(width: float, height: float) -> Figure:
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    fig.get_layout_engine().set(w_pad=0.06, h_pad=0.06, wspace=0.06, hspace=0.06)
+    engine = cast("ConstrainedLayoutEngine", fig.get_layout_engine())  # layout="constrained"
+    engine.set(w_pad=0.06, h_pad=0.06, wspace=0.06, hspace=0.06)
     return fig
 
 
@@ -85,12 +90,12 @@ def _overflow(fig: Figure) -> tuple[float, float]:
     boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
     boxes += [t.get_window_extent(renderer) for t in fig.texts if t.get_text()]
     boxes += [leg.get_window_extent(renderer) for leg in fig.legends]
-    boxes = [b for b in boxes if b is not None]
-    if not boxes:
+    drawn = [b for b in boxes if b is not None]
+    if not drawn:
         return 0.0, 0.0
     w, h = fig.bbox.width, fig.bbox.height
-    x0, y0 = min(b.x0 for b in boxes), min(b.y0 for b in boxes)
-    x1, y1 = max(b.x1 for b in boxes), max(b.y1 for b in boxes)
+    x0, y0 = min(b.x0 for b in drawn), min(b.y0 for b in drawn)
+    x1, y1 = max(b.x1 for b in drawn), max(b.y1 for b in drawn)
     over_w = max(0.0, -x0) + max(0.0, x1 - w)
     over_h = max(0.0, -y0) + max(0.0, y1 - h)
     return over_w / fig.dpi, over_h / fig.dpi
@@ -145,7 +150,7 @@ def _is_report(obj: object) -> bool:
     return mod is not None and isinstance(obj, mod.Report)
 
 
-def _is_torch_module(obj: object) -> bool:
+def _is_torch_module(obj: object) -> TypeGuard[nn.Module]:
     nn = sys.modules.get("torch.nn")
     return nn is not None and isinstance(obj, nn.Module)
 
@@ -180,9 +185,9 @@ def _layer_rows(report_or_layers: object, input_shape: Sequence[int] | int | Non
     layers = list(report)
     if not layers:
         raise SpecError("rf_growth needs at least one layer, got none")
-    fields = receptive_field(layers, input_shape)  # type: ignore[arg-type]
+    fields: Sequence[Field | FieldND] = receptive_field(layers, input_shape)  # type: ignore[arg-type]
     rows = []
-    for i, (layer, f) in enumerate(zip(layers, fields), start=1):
+    for i, (layer, f) in enumerate(zip(layers, fields, strict=True), start=1):
         axes = f.axes if isinstance(f, FieldND) else (f,)
         rows.append((f"{i}: {as_spec(layer).describe()}", [float(a.size) for a in axes]))
     return rows
@@ -196,7 +201,7 @@ def _effective_size(value: object) -> float:
         back = getattr(value, "back_radii", {}).get(0.9, ())
         widths = [
             float(b) + 1.0 if b is not None else 2.0 * float(r) + 1.0
-            for r, b in zip(axis_radii[0.9], back or (None,) * len(axis_radii[0.9]))
+            for r, b in zip(axis_radii[0.9], back or (None,) * len(axis_radii[0.9]), strict=True)
         ]
         return max(widths)
     try:
@@ -416,7 +421,7 @@ def coverage_map(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    for ax, rates in zip(axs, stacks):
+    for ax, rates in zip(axs, stacks, strict=True):
         fields = _stack_field(rates, kernel_size, dims)
         per_axis = [_path_counts(f) for f in fields]
         sizes = [f.size for f in fields]
@@ -435,7 +440,7 @@ def coverage_map(
             cb = fig.colorbar(im, ax=ax, shrink=0.82, pad=0.02)
             cb.set_label("paths to the centre output", fontsize=_LABEL)
             cb.ax.tick_params(labelsize=_TICK)
-            cb.ax.yaxis.get_major_locator().set_params(integer=True)
+            cast("MaxNLocator", cb.ax.yaxis.get_major_locator()).set_params(integer=True)
             total = int(holes.sum())
             ax.set_title(
                 f"dilations {rate_txt} (k={k_txt})\nRF {sizes[0]}\u00d7{sizes[1]}: "
@@ -467,7 +472,7 @@ def coverage_map(
             ax.yaxis.get_major_locator().set_params(integer=True)
             ax.set_ylim(0, max(1, int(counts.max())) * 1.12)
             ax.grid(True, axis="y", alpha=0.3)
-            handles = [Patch(facecolor="#3b6fb6", label="paths")]
+            handles: list[Artist] = [Patch(facecolor="#3b6fb6", label="paths")]
             if holes.any():
                 handles.append(Line2D([], [], ls="", marker="x", color=_HOLE_COLOUR, mew=2.2, label="hole: never read"))
             ax.legend(handles=handles, fontsize=_TICK, loc="upper right")
@@ -609,9 +614,10 @@ def erf_heatmap(
             )
             model = gauss
         if boxes is not None:
-            a, b = boxes[0]
-            ax.axvspan(a - 0.5, b + 0.5, color="#e76f51", alpha=0.12, lw=0, label=f"TRF ({trf[0]} positions)")
+            box_lo, box_hi = boxes[0]
+            ax.axvspan(box_lo - 0.5, box_hi + 0.5, color="#e76f51", alpha=0.12, lw=0, label=f"TRF ({trf[0]} positions)")
         ymax = max(pmap.max(), model.max())
+        xs: list[float]
         for i, (q, r) in enumerate(sorted(radii.items())):
             colour = ["#6c757d", "#c9a227", "#d1495b"][i % 3]
             yq = ymax * (1.6 * 1.45**i if log else 1.04 + 0.05 * i)
@@ -661,7 +667,7 @@ def erf_heatmap(
     cb.set_label("share of |gradient| per position" + (" (log scale)" if log else ""), fontsize=_LABEL)
     cb.ax.tick_params(labelsize=_TICK)
     cy, cx = centre
-    handles = []
+    handles: list[Artist] = []
     for m, ls in ((1, "--"), (2, (0, (1.2, 1.6)))):
         e = Ellipse(
             (cx, cy), 2 * m * sigma[1], 2 * m * sigma[0], fill=False, ec="#64dfdf", lw=2.0, ls=ls,
@@ -836,7 +842,7 @@ def stride_aliasing(
     alone = alone / alone[0]
     wc = spectra.cutoff(k)
     rule = spectra.rule_of_thumb_stride(d, wc)
-    for i, (ax, before) in enumerate(zip(axs, panels)):
+    for i, (ax, before) in enumerate(zip(axs, panels, strict=True)):
         before = list(before)
         h = np.abs(spectra.path_response(k, d, w, before=before))
         h = h / h[0]
@@ -970,7 +976,10 @@ def checkerboard_map(
             per_axis = [np.tile(np.array(c, dtype=np.int64), periods) for c in cb.counts]
             sizes = ()  # (drawn as the interior, not for a concrete input)
         else:
-            per_axis = [np.array([sum(f.paths(y).values()) for y in range(f.length)], dtype=np.int64) for f in axes]
+            # with an input size every axis knows its output length
+            per_axis = [
+                np.array([sum(f.paths(y).values()) for y in range(cast(int, f.length))], dtype=np.int64) for f in axes
+            ]
         tile = per_axis[0] if ls.ndim == 1 else np.multiply.outer(per_axis[0], per_axis[1])
         boards.append((ls, cb, tile, sizes))
     vmax = max(int(t.max()) for *_, t, _ in boards)
@@ -978,7 +987,7 @@ def checkerboard_map(
     fig = _new_figure(max(5.0, 4.5 * n + (0.9 if n > 1 else 0.0)), 5.0)
     axs = fig.subplots(1, n, squeeze=False)[0]
     im = None
-    for ax, (ls, cb, tile, sizes) in zip(axs, boards):
+    for ax, (ls, cb, tile, sizes) in zip(axs, boards, strict=True):
         counts_txt = (
             " | ".join(", ".join(map(str, c)) for c in cb.counts)
             if len(set(cb.counts)) > 1
@@ -1017,7 +1026,7 @@ def checkerboard_map(
         bar = fig.colorbar(im, ax=list(axs), shrink=0.8, pad=0.02)
         bar.set_label("kernel taps received", fontsize=_LABEL)
         bar.ax.tick_params(labelsize=_TICK)
-        bar.ax.yaxis.get_major_locator().set_params(integer=True)
+        cast("MaxNLocator", bar.ax.yaxis.get_major_locator()).set_params(integer=True)
     if n > 1:
         fig.suptitle("Transposed convolution overlap (checkerboard), borders included", fontsize=_TITLE + 1)
     return _finish(fig, path)
@@ -1154,7 +1163,7 @@ def _demo_rf() -> tuple[Any, list[float]]:
     layers = [n.name for n in report.nodes if n.kind == "layer"]
     for name in layers:  # the ERF of each prefix of the Sequential
         stop = names.index(name) + 1
-        e = erf(model[:stop], shape, samples=4)
+        e = erf(cast("nn.Sequential", model)[:stop], shape, samples=4)
         eff.append(_effective_size(e))
     return report, eff
 

@@ -36,7 +36,7 @@ def report_html(report: Any, limit: int = 60) -> str:
         "<tr>"
         + "".join(
             f"<td style='{_CELL.format(align='left' if h in left else 'right')}'>{html.escape(str(c))}</td>"
-            for h, c in zip(header, r)
+            for h, c in zip(header, r, strict=True)
         )
         + "</tr>"
         for r in shown

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from atrous.errors import SpecError
-from atrous.geometry import ConvSpec
+from atrous.geometry import ConvSpec, PaddingLike
 
 __all__ = [
     "ASSETS",
@@ -95,7 +95,7 @@ _EXPORTS = [
 
 
 def _asset(name: str) -> str:
-    return resources.files("atrous.viz").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("atrous.viz").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -188,7 +188,7 @@ def spec_arguments(state: Mapping[str, Any]) -> tuple[int | tuple[int, ...], Con
     n = list(state.get("n", [9, 9]))
     size: int | tuple[int, ...] = n[0] if nd == 1 else tuple(n[:2])
     kind = state.get("pad", "p")
-    padding: object
+    padding: PaddingLike
     if kind == "p":
         padding = state.get("p", 0)
     elif kind == "lohi":

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Section", "build_report"]
 
@@ -175,7 +175,7 @@ def _playground(b: _Builder) -> Section:
 
 
 def _seeds(b: _Builder) -> Section:
-    from atrous.geometry import ConvSpec, output_size, receptive_field
+    from atrous.geometry import ConvSpec, Field, output_size, receptive_field
     from atrous.viz import figures
 
     s = Section(
@@ -186,10 +186,13 @@ def _seeds(b: _Builder) -> Section:
         "field 3, 7, 15 with the same parameter count per layer, and without holes: each layer's taps land "
         "on the span the layer before already covers.",
     )
-    fields = receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)])
+    fields = cast("list[Field]", receptive_field([ConvSpec(3, dilation=d) for d in (1, 2, 4)]))  # 1-d specs
     s.table(
         ["layer", "dilation", "RF", "jump", "holes", "weights per channel pair"],
-        [[f"conv{i + 1}", d, f.size, str(f.jump), len(f.holes), 3] for i, (d, f) in enumerate(zip((1, 2, 4), fields))],
+        [
+            [f"conv{i + 1}", d, f.size, str(f.jump), len(f.holes), 3]
+            for i, (d, f) in enumerate(zip((1, 2, 4), fields, strict=True))
+        ],
     )
     b.figure(
         s,
@@ -230,6 +233,7 @@ def _unread(spec: Any, size: int) -> tuple[list[int], list[str]]:
 
     (ax,) = spec.for_ndim(1).axes((size,))
     field = receptive_field([spec], input_size=size)[-1]
+    assert field.length is not None  # a field for an input size knows its output length
     read = set().union(*(field.support(y) for y in range(field.length)))
     taps = {x for y in range(field.length) for x in axis_taps(ax, y)}
     pads = [f"{x}" for x in sorted(taps | set(range(-ax.lo, 0)) | set(range(size, size + ax.hi))) if not 0 <= x < size]
@@ -285,6 +289,7 @@ def _arithmetic(b: _Builder) -> Section:
         blocks.blocks.clear()
     dt = ConvSpec(3, stride=2, dilation=2, transposed=True)
     f = receptive_field([dt], input_size=4)[-1]
+    assert f.length is not None  # a field for an input size knows its output length
     empty = [y for y in range(f.length) if not f.support(y)]
     b.animation(
         blocks,
@@ -413,10 +418,11 @@ def _tcn(b: _Builder) -> Section:
     back = {q: v[0] for q, v in e.back_radii.items()}
     trf = e.trf[0]
     if e.one_sided[0]:
+        steps = cast("dict[float, int]", back)  # a one-sided axis has its back radii
         text = (
             f"The field is causal (one-sided): its mass is counted back from the present step. Half of the "
-            f"gradient mass lies in the last {back[0.5] + 1} steps, 90% in the last {back[0.9] + 1} and 99% in the "
-            f"last {back[0.99] + 1}, of the {trf} the theoretical field spans; the fitted model is a geometric decay "
+            f"gradient mass lies in the last {steps[0.5] + 1} steps, 90% in the last {steps[0.9] + 1} and 99% in the "
+            f"last {steps[0.99] + 1}, of the {trf} the theoretical field spans; the fitted model is a geometric decay "
             "back from the present (a Gaussian around the centre of mass misses a one-sided field by orders of "
             "magnitude, and its mass bars would run past the present step)."
         )
@@ -435,6 +441,7 @@ def _tcn(b: _Builder) -> Section:
 
 def _wavenet(b: _Builder) -> Section:
     from atrous.analysis import analyze
+    from atrous.geometry import ConvSpec, Field, PoolSpec
     from atrous.nn import WaveNet
 
     s = Section(
@@ -446,10 +453,13 @@ def _wavenet(b: _Builder) -> Section:
     )
     model = WaveNet(1, 256, residual_channels=32, layers_per_cycle=10, cycles=3)
     report = analyze(model, (1, 1, 8192))
-    layers = [n for n in report.nodes if n.spec is not None and n.spec.kernel_size == (2,)]
+    layers = [n for n in report.nodes if isinstance(n.spec, (ConvSpec, PoolSpec)) and n.spec.kernel_size == (2,)]
     s.table(
         ["layer", "dilation", "RF after it"],
-        [[n.name, n.spec.dilation[0], n.fields[0].size] for n in layers[::3] + layers[-1:]],
+        [
+            [n.name, cast("ConvSpec | PoolSpec", n.spec).dilation[0], cast(Field, n.fields[0]).size]
+            for n in layers[::3] + layers[-1:]
+        ],
     )
     s.text(
         f"Output receptive field: {report.node().rf()[0]} samples (atrous.nn.WaveNet.receptive_field = {model.receptive_field})."
@@ -728,7 +738,11 @@ def _build(
         jobs = list(chosen)
     if examples is not None:
         for record in example_records(examples):
-            jobs.append((record["name"], lambda bb, r=record: _example_section(bb, r, Path(examples))))
+
+            def section(bb: _Builder, r: dict[str, Any] = record) -> Section:
+                return _example_section(bb, r, Path(examples))
+
+            jobs.append((record["name"], section))
     if progress:
         from rich.console import Console
         from rich.progress import Progress

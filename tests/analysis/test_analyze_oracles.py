@@ -154,7 +154,7 @@ def assert_support_matches(report, oracle, in_shape, rng, count=8, paths_factor=
         assert got == expected, f"output {y}: autograd {sorted(got)} != analysis {sorted(expected)}"
         if paths_factor is not None:
             per_axis = [fnd[a].paths(y[a]) for a in range(len(y))]
-            assert all(set(p) == set(s) for p, s in zip(per_axis, supports))
+            assert all(set(p) == set(s) for p, s in zip(per_axis, supports, strict=True))
             for pos in expected:
                 count_paths = 1
                 for a, p in enumerate(pos):
@@ -225,7 +225,7 @@ def random_chain(seed: int, nd: int):
             s = [rng.randint(1, 3) for _ in range(nd)]
             d = [rng.randint(1, 3) for _ in range(nd)]
             p = [rng.randint(0, 3) for _ in range(nd)]
-            op = [rng.randrange(max(si, di)) for si, di in zip(s, d)]
+            op = [rng.randrange(max(si, di)) for si, di in zip(s, d, strict=True)]
             unpack = (lambda v: v[0]) if nd == 1 else tuple
             layer = CONVT[nd](
                 c, rng.choice([1, 2]), unpack(k), stride=unpack(s), padding=unpack(p),
@@ -485,11 +485,11 @@ def _check_dag(branches: list[str], merge: str, nd: int, n: int, head: bool = Tr
     else:
         assert len(merges) == len(branches) - 1
         groups = [["branch0", "branch1"]] + [[f"acc{i - 1}", f"branch{i + 1}"] for i in range(1, len(branches) - 1)]
-    for node, group in zip(merges, groups):
+    for node, group in zip(merges, groups, strict=True):
         assert len(node.inputs) == len(group)
         centres = [oracle_centres(oracle, in_shape, t) for t in group]
         # each merge input's field (as analysed) has the oracle's centre
-        for inp, c in zip(node.inputs, centres):
+        for inp, c in zip(node.inputs, centres, strict=True):
             assert list(report.field(inp).centre) == c, (inp, report.field(inp).centre, c)
         for a in range(nd):
             differ = len({c[a] for c in centres}) > 1

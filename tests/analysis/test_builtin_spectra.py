@@ -157,7 +157,7 @@ def test_builders_are_deterministic_and_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
     a, b = builtin.context(), get_builtin("context")
     assert torch.equal(torch.random.get_rng_state(), state)
-    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert na == nb
         assert torch.equal(pa, pb)
     c = builtin.context(seed=1)
@@ -166,7 +166,7 @@ def test_builders_are_deterministic_and_leave_the_global_rng_alone():
 
 def test_vgg16_named_layers_and_receptive_fields(vgg):
     children = dict(vgg.features.named_children())
-    convs = [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(1, n + 1)]
+    convs = [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 3, 3, 3), strict=True) for i in range(1, n + 1)]
     assert len(convs) == 13
     for name in convs:
         conv = children[name]
@@ -199,7 +199,7 @@ def test_vgg16_named_layers_and_receptive_fields(vgg):
         "conv4_2": (76, 8, 34), "pool4": (100, 16, 42), "conv5_1": (132, 16, 58), "conv5_2": (164, 16, 74),
         "pool5": (212, 32, 90),
     }  # fmt: skip
-    fields = dict(zip(names, receptive_field(specs)))
+    fields = dict(zip(names, receptive_field(specs), strict=True))
     for name, (size, jump, pad) in table.items():
         f = fields[name]
         assert (f.size, f.jump, -f.start) == (size, jump, pad), name
@@ -297,7 +297,7 @@ def _input_support(model: nn.Module, size: int = 41) -> set[tuple[int, int]]:
     c = size // 2
     model(x)[0, :, c, c].sum().backward()
     ys, xs = torch.nonzero(x.grad.abs().sum(1)[0], as_tuple=True)
-    return {(int(a) - c, int(b) - c) for a, b in zip(ys, xs)}
+    return {(int(a) - c, int(b) - c) for a, b in zip(ys, xs, strict=True)}
 
 
 def test_gridding_versus_hdc():

@@ -210,7 +210,7 @@ def test_objects_quick(tmp_path):
     assert len({m["params"] for m in d["models"].values()}) == 1
     # the simulated miss rate of the real layer agrees with 1 - w^2/d^2 within binomial error
     for v in d["miss"].values():
-        for meas, model, se, exact in zip(v["measured"], v["model"], v["stderr"], v["exact"]):
+        for meas, model, se, exact in zip(v["measured"], v["model"], v["stderr"], v["exact"], strict=True):
             assert abs(meas - model) <= 4 * se + 1e-9
             assert exact == pytest.approx(model)
     assert d["worst_sigma"] < 4

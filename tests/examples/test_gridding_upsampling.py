@@ -91,10 +91,10 @@ def test_sparse_dots_definition_on_a_small_case():
     dots, target = sparse_dots(3, 9, 0.1, 1.3, seed=5)
     assert dots.shape == target.shape == (3, 1, 9, 9)
     assert dots.dtype == target.dtype == torch.float32
-    for img, tgt in zip(dots[:, 0], target[:, 0]):
+    for img, tgt in zip(dots[:, 0], target[:, 0], strict=True):
         ys, xs = torch.nonzero(img, as_tuple=True)
         want = np.zeros((9, 9))
-        for y, x in zip(ys.tolist(), xs.tolist()):
+        for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
             for i in range(9):
                 for j in range(9):
                     want[i, j] += math.exp(-((i - y) ** 2 + (j - x) ** 2) / (2 * 1.3**2))

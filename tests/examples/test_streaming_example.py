@@ -25,7 +25,7 @@ def test_streaming_quick(tmp_path):
     assert (tmp_path / "streaming" / "latency_and_rtf.png").is_file()
     from atrous.stream import stream
 
-    for name, cin, shape in (("codec", 1, (1, 1, 256)), ("vocoder", 20, (1, 20, 16))):
+    for name, _cin, shape in (("codec", 1, (1, 1, 256)), ("vocoder", 20, (1, 20, 16))):
         d = r["data"][name]
         model = ex.Codec(8).eval() if name == "codec" else ex.Vocoder(20, 32).eval()
         assert d["latency_samples"] == stream(model, input_shape=shape).latency > 0  # both look ahead

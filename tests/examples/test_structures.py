@@ -141,7 +141,7 @@ def test_lesions_visibility_is_the_lattice_test():
     table = ex.lesion_table(pred, data, read)
     boxes = [b for bs in data.boxes for b in bs.tolist()]
     assert len(table) == len(boxes) > 0
-    for entry, (t, left, h, w) in zip(table, boxes):
+    for entry, (t, left, h, w) in zip(table, boxes, strict=True):
         lattice = any(y % step == 0 for y in range(t, t + h)) and any(x % step == 0 for x in range(left, left + w))
         assert entry["visible"] == lattice and entry["found"] is False
     # and the lattice is exactly what gradients reach (an independent check of analyze's supports)
@@ -210,7 +210,7 @@ def test_point_cloud_field_matches_autograd(kind, rates):
     x = data.points[i].double().requires_grad_(True)
     for p in (0, 17, 39):
         h = x
-        for r, layer in zip(rates, layers):
+        for r, layer in zip(rates, layers, strict=True):
             h = layer(h, idx=data.knn[r][i]) if kind == "edge" else torch.tanh(layer(h, data.graph(i)))
         (grad,) = torch.autograd.grad(h[p].sum(), x)
         depends = grad.abs().sum(1) != 0

@@ -24,7 +24,7 @@ def _match(name: str) -> str:
 def test_roads_seeded():
     a = road_lanes(3, 32, 48, seed=4)
     b = road_lanes(3, 32, 48, seed=4)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert torch.equal(x, y)
     assert not torch.equal(a.image, road_lanes(3, 32, 48, seed=5).image)
     assert a.image.dtype == torch.float32 and a.label.dtype == torch.int64
@@ -98,7 +98,7 @@ def test_scans_seeded_and_labelled():
     a = lesion_scans(6, 48, seed=2)
     b = lesion_scans(6, 48, seed=2)
     assert torch.equal(a.image, b.image) and torch.equal(a.label, b.label)
-    assert all(torch.equal(x, y) for x, y in zip(a.boxes, b.boxes))
+    assert all(torch.equal(x, y) for x, y in zip(a.boxes, b.boxes, strict=True))
     assert not torch.equal(a.image, lesion_scans(6, 48, seed=3).image)
     for i in range(6):
         lab = a.label[i]

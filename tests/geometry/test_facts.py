@@ -121,7 +121,7 @@ def vgg16_specs():
 
 def test_vgg16_table():
     fields = receptive_field(vgg16_specs())
-    for (name, rf, stride, pad), f in zip(VGG16, fields):
+    for (name, rf, stride, pad), f in zip(VGG16, fields, strict=True):
         if rf is None:
             continue
         assert (f.size, f.jump, -f.start) == (rf, stride, pad), name

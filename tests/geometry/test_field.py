@@ -24,7 +24,7 @@ from atrous.geometry import (
 def test_chain_formulas_for_strided_convs():
     specs = [ConvSpec(3, 2, 1), ConvSpec(3, 1, 1, 2), ConvSpec(5, 2, 2)]
     size, jump, start = 1, 1, 0
-    for spec, f in zip(specs, receptive_field(specs)):
+    for spec, f in zip(specs, receptive_field(specs), strict=True):
         k, s, d, lo = spec.kernel_size[0], spec.stride[0], spec.dilation[0], spec.padding[0][0]
         size, jump, start = size + (k - 1) * d * jump, jump * s, start - lo * jump
         assert (f.size, f.jump, f.start, f.period) == (size, jump, start, 1)

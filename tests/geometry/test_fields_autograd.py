@@ -190,7 +190,7 @@ def sample_layer(rng: random.Random, ndim: int) -> Layer:
         pad = tuple((q, q) for q in (rng.randint(0, 3) for _ in ax))
     else:
         pad = tuple((rng.randint(0, 3), rng.randint(0, 3)) for _ in ax)
-    op = tuple(rng.randint(0, max(a, b) - 1) for a, b in zip(s, d)) if kind == "convT" else ()
+    op = tuple(rng.randint(0, max(a, b) - 1) for a, b in zip(s, d, strict=True)) if kind == "convT" else ()
     return Layer(kind, k, s, d, style, pad, op)
 
 
@@ -199,7 +199,7 @@ def pool_overhangs(layer: Layer, sizes: tuple[int, ...]) -> bool:
     ``test_ceil_mode_overhanging_window``); kept out of the random chains."""
     if layer.kind not in ("max", "avg"):
         return False
-    return any(n + 2 * p[0] < d * (k - 1) + 1 for n, p, k, d in zip(sizes, layer.pad, layer.k, layer.d))
+    return any(n + 2 * p[0] < d * (k - 1) + 1 for n, p, k, d in zip(sizes, layer.pad, layer.k, layer.d, strict=True))
 
 
 def sample_chain(seed: int, ndim: int, max_len: int, max_size: int) -> tuple[tuple[int, ...], list[Layer]]:
@@ -256,13 +256,13 @@ def nonzero_counts(row: torch.Tensor) -> dict[int, int]:
     idx = torch.nonzero(row).flatten().tolist()
     vals = row[idx]
     assert torch.equal(vals, vals.round()), "path counts must be integers"
-    return {i: int(v) for i, v in zip(idx, vals.tolist())}
+    return {i: int(v) for i, v in zip(idx, vals.tolist(), strict=True)}
 
 
 def flat_index(pos: tuple[int, ...], sizes: tuple[int, ...]) -> int:
     """Row-major flat index of ``pos`` in an array of shape ``sizes``."""
     out = 0
-    for p, n in zip(pos, sizes):
+    for p, n in zip(pos, sizes, strict=True):
         out = out * n + p
     return out
 
@@ -278,7 +278,7 @@ def _check_bounded(sizes, layers, x, outs) -> list:
     ndim = len(sizes)
     fields = receptive_field([layer.spec() for layer in layers], input_size=sizes[0] if ndim == 1 else sizes)
     bad = []
-    for li, (field, out) in enumerate(zip(fields, outs)):
+    for li, (field, out) in enumerate(zip(fields, outs, strict=True)):
         out_sizes = tuple(out.shape[2:])
         length = field.length
         want_len = out_sizes[0] if ndim == 1 else out_sizes
@@ -396,7 +396,7 @@ def test_unbounded_fields_match_autograd_far_from_borders(block: int) -> None:
         if isinstance(unbounded, FieldND):  # specs with per-axis padding pairs give 1-axis FieldNDs
             unbounded = unbounded[0]
         long_field = receptive_field([layer.spec(explicit=True) for layer in layers], input_size=big_n)[-1]
-        for y, row in zip(range(small_len), jac):
+        for y, row in zip(range(small_len), jac, strict=True):
             got = nonzero_counts(row)
             if got and (min(got) < 2 or max(got) > big_n - 3):
                 failures.append((seed, "test construction: the long input is not long enough", y))
@@ -447,7 +447,7 @@ def test_interior_output_of_a_long_input_is_border_free() -> None:
     assert out.shape[-1] == bounded.length == 200
     ys = [60, 61, 100, 101, 139]
     jac = jacobian_rows(out, x, ys)
-    for y, row in zip(ys, jac):
+    for y, row in zip(ys, jac, strict=True):
         got = nonzero_counts(row)
         assert bounded.support(y) == unbounded.support(y) == tuple(sorted(got)), y
         assert bounded.paths(y) == unbounded.paths(y) == got, y

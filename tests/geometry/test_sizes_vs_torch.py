@@ -296,7 +296,7 @@ def _avg_pool3d_refuses_small_input(n: tuple[int, ...], k: tuple[int, ...]) -> b
     """torch's avg_pool3d (only it, not avg_pool2d nor max_pool3d) also refuses an unpadded
     input smaller than the kernel on some axis ("input image ... smaller than kernel size"),
     padding notwithstanding. That is a torch restriction, not arithmetic: atrous need not copy it."""
-    return any(a < b for a, b in zip(n, k))
+    return any(a < b for a, b in zip(n, k, strict=True))
 
 
 @pytest.mark.parametrize("ceil_mode", [False, True])
@@ -366,9 +366,9 @@ def test_same_padding_per_axis() -> None:
         k = tuple(rng.randint(1, 5) for _ in range(2))
         s = tuple(rng.randint(1, 4) for _ in range(2))
         d = tuple(rng.randint(1, 3) for _ in range(2))
-        want = tuple(tf_same(*args) for args in zip(n, k, s, d))
+        want = tuple(tf_same(*args) for args in zip(n, k, s, d, strict=True))
         assert same_padding(n, k, s, d) == want, (n, k, s, d)
-        assert output_size(n, k, s, "same", d) == tuple(-(-a // b) for a, b in zip(n, s))
+        assert output_size(n, k, s, "same", d) == tuple(-(-a // b) for a, b in zip(n, s, strict=True))
 
 
 def test_transposed_same_gives_input_times_stride_in_torch() -> None:
@@ -485,7 +485,7 @@ def nd_conv(draw, transposed: bool):
     s = draw(ints(1, 5))
     d = draw(ints(1, 8))
     p = draw(ints(0, 40))
-    op = tuple(draw(st.integers(0, max(a, b) - 1)) for a, b in zip(s, d)) if transposed else (0,) * ndim
+    op = tuple(draw(st.integers(0, max(a, b) - 1)) for a, b in zip(s, d, strict=True)) if transposed else (0,) * ndim
     return n, k, s, d, p, op
 
 
@@ -510,8 +510,8 @@ def test_conv_transpose_nd_matches_torch_meta(case) -> None:
     assert got == want, case
     if got != REFUSED:
         ranges = output_padding_range(n, k, s, p, d)
-        assert all(o in r for o, r in zip(op, ranges)), (case, ranges)
-        assert all(g in r for g, r in zip(got, valid_output_sizes(n, k, s, p, d))), case
+        assert all(o in r for o, r in zip(op, ranges, strict=True)), (case, ranges)
+        assert all(g in r for g, r in zip(got, valid_output_sizes(n, k, s, p, d), strict=True)), case
 
 
 @given(nd_conv(transposed=False))
@@ -538,4 +538,4 @@ def test_invert_nd_round_trip_torch_meta(case) -> None:
     )
     assert back == n, (case, inv)
     # the meta kernels skip the output_padding check: torch's rule (smaller than stride or dilation)
-    assert all(o < max(a, b) for o, a, b in zip(inv.output_padding, s, d)), inv
+    assert all(o < max(a, b) for o, a, b in zip(inv.output_padding, s, d, strict=True)), inv

@@ -90,7 +90,7 @@ def test_aspp_defaults_and_padding():
     assert model.rates == (6, 12, 18)
     assert model.out_channels == 256
     assert model.project[-1].p == 0.1
-    for rate, branch in zip(model.rates, model.convs[1:-1]):
+    for rate, branch in zip(model.rates, model.convs[1:-1], strict=True):
         conv = branch[0]
         assert conv.dilation == (rate, rate)
         assert conv.spec.resolve().pads == ((rate, rate), (rate, rate))  # padding = rate
@@ -114,7 +114,7 @@ def test_aspp_receptive_field_autograd(separable):
     size = 41  # the largest branch (rate 18) reaches 37 pixels: all inside
     model = positive(ASPP(2, 3, separable=separable))
     fields = model.fields((size, size))
-    for name, branch in zip(model.branch_names, model.convs):
+    for name, branch in zip(model.branch_names, model.convs, strict=True):
         mask = reach(branch, size, 2)
         if isinstance(branch, ASPPPooling):
             assert model.receptive_field[name] == "global"
@@ -143,7 +143,7 @@ def test_aspp_receptive_field_autograd_small_input():
     size = 9
     model = positive(ASPP(2, 2, rates=(3, 6)))
     fields = model.fields((size, size))
-    for name, branch in zip(model.branch_names[:-1], model.convs[:-1]):
+    for name, branch in zip(model.branch_names[:-1], model.convs[:-1], strict=True):
         np.testing.assert_array_equal(reach(branch, size, 2), geometry_mask(fields[name], size), err_msg=name)
     assert fields["rate6"].support((4, 4)) == ((4,), (4,))  # only the centre tap stays inside
 
@@ -248,7 +248,7 @@ def test_context_module_numbers():
     # the same numbers straight from the geometry core
     specs = [ConvSpec(3, padding="same", dilation=d) for d in (1, 1, 2, 4, 8, 16, 1)] + [ConvSpec(1)]
     assert [f.size for f in receptive_field(specs)] == YU_KOLTUN
-    for conv, d in zip(basic.convs[:-1], (1, 1, 2, 4, 8, 16, 1)):
+    for conv, d in zip(basic.convs[:-1], (1, 1, 2, 4, 8, 16, 1), strict=True):
         assert conv.spec.resolve().pads == ((d, d), (d, d))  # padding = dilation
 
 

@@ -282,7 +282,7 @@ def test_state_dict_round_trip_resumes_exactly():
     sd = s.state_dict()
     assert sd["steps"].item() == 38
     assert set(sd) == {*s.state_names, "steps"}
-    assert all(sd[name].shape[2] == layer.conv.context for name, layer in zip(s.state_names, net.layers))
+    assert all(sd[name].shape[2] == layer.conv.context for name, layer in zip(s.state_names, net.layers, strict=True))
     rest = s.push(x[:, :, 38:], c[:, :, 38:])
     # a new streamer (another ring layout too) resumes from the saved state
     other = Streamer(net, batch_size=2)
@@ -515,7 +515,7 @@ def test_torchscript_step_matches_eager(tmp_path):
     # the scripted module also takes chunks, and its states equal the streamer's
     y, *states2 = scripted(x, c, g, *s.initial_states())
     torch.testing.assert_close(y, eager, **TOL)
-    for a, b in zip(states2, s.states()):
+    for a, b in zip(states2, s.states(), strict=True):
         torch.testing.assert_close(a, b, **TOL)
 
 

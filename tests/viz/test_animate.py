@@ -27,7 +27,9 @@ def _expected_axis_categories(spec, sizes):
     """Per axis: (origin, categories) from the resolved spec alone (independent of the drawing)."""
     r = spec.for_ndim(len(sizes)).resolve(sizes)
     out = []
-    for n, (lo, hi), k, s, d, op in zip(sizes, r.pads, r.kernel_size, r.stride, r.dilation, r.output_padding):
+    for n, (lo, hi), k, s, d, op in zip(
+        sizes, r.pads, r.kernel_size, r.stride, r.dilation, r.output_padding, strict=True
+    ):
         if not r.transposed:
             cats = ["input" if 0 <= p < n else "padding" for p in range(-lo, n + hi)]
             out.append((-lo, cats, (lo, hi)))
@@ -239,7 +241,7 @@ def test_palette_is_distinct():
     assert len(set(colours)) == len(colours)
     for a, b in product(colours, colours):
         if a != b:
-            assert sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5 > 60
+            assert sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 > 60
 
 
 def test_conv_arithmetic_set(tmp_path):

@@ -181,7 +181,7 @@ def test_checkerboard_map_is_pytorchs_overlap_borders_included(tmp_path):
     check_fits(fig)
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 2
-    for ax, spec in zip(panels, (K3S2, K4S2)):
+    for ax, spec in zip(panels, (K3S2, K4S2), strict=True):
         full = spec.for_ndim(2)
         data = np.ma.getdata(image_of(ax).get_array())
         np.testing.assert_array_equal(data, _torch_overlap(full, (5, 5)))
@@ -254,7 +254,7 @@ def test_detection_probability_exact_and_model(tmp_path):
         np.testing.assert_array_equal(exact.get_xdata(), ds)
         want = [min(w, d) ** 2 / d**2 for d in ds]
         np.testing.assert_allclose(exact.get_ydata(), want, rtol=0, atol=1e-15)
-        for d, m, e in zip(ds, model.get_ydata(), exact.get_ydata()):
+        for d, m, e in zip(ds, model.get_ydata(), exact.get_ydata(), strict=True):
             assert m == pytest.approx(min(1.0, w * w / d**2))
             if w <= d:
                 assert m == pytest.approx(e)

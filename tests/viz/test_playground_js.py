@@ -303,7 +303,7 @@ def truth(cases, build_once):
 def test_layers_match_the_geometry_core(cases, results, truth):
     pairs = []
     refused = accepted = 0
-    for st, got, want in zip(cases["layers"], results["layers"], truth):
+    for st, got, want in zip(cases["layers"], results["layers"], truth, strict=True):
         pairs.append((st, got, want))
         refused += want["error"] is not None
         accepted += want["error"] is None
@@ -314,7 +314,7 @@ def test_layers_match_the_geometry_core(cases, results, truth):
 
 def test_channel_refusals_use_the_layers_words(cases, results):
     bad = []
-    for st, got in zip(cases["layers"], results["layers"]):
+    for st, got in zip(cases["layers"], results["layers"], strict=True):
         want = python_channels(st)
         if got["channelError"] != want:
             bad.append((st, got["channelError"], want))
@@ -326,11 +326,11 @@ def test_canvas_is_the_animation_plan(cases, results, truth):
     from atrous.viz.animate import _plan_cached
 
     checked = 0
-    for st, got, want in zip(cases["layers"], results["layers"], truth):
+    for st, got, want in zip(cases["layers"], results["layers"], truth, strict=True):
         if got["error"] is not None:
             continue
         plan = _plan_cached(want["_spec"], tuple(want["_sizes"]))
-        for a, (pa, ja) in enumerate(zip(plan.axes, got["plans"])):
+        for a, (pa, ja) in enumerate(zip(plan.axes, got["plans"], strict=True)):
             assert ja["origin"] == pa.origin, (st, a)
             assert ja["cats"] == list(pa.cats), (st, a)
             assert ja["index"] == list(pa.index), (st, a)
@@ -338,8 +338,8 @@ def test_canvas_is_the_animation_plan(cases, results, truth):
             assert ja["reads"] == [list(r) for r in pa.reads], (st, a)
             ax = pa.axis
             # the weight of every tap that reads the input, from the definition of the layer
-            for y, (cells, weights) in enumerate(zip(ja["taps"], ja["weights"])):
-                for g, w in zip(cells, weights):
+            for y, (cells, weights) in enumerate(zip(ja["taps"], ja["weights"], strict=True)):
+                for g, w in zip(cells, weights, strict=True):
                     if pa.cats[g] != "input":
                         continue
                     x = pa.index[g]
@@ -358,12 +358,14 @@ def _python_matrix(spec: ConvSpec, sizes, out):
     kernel = np.arange(1, int(np.prod(kshape)) + 1, dtype=np.float64).reshape(kshape)
     if not spec.transposed:
         a = conv_matrix(kernel, sizes, spec.stride, spec.pads, spec.dilation).tocoo()
-        return sorted([int(r), int(c), int(v) - 1] for r, c, v in zip(a.row, a.col, a.data))
+        return sorted([int(r), int(c), int(v) - 1] for r, c, v in zip(a.row, a.col, a.data, strict=True))
     a = conv_matrix(kernel, out, spec.stride, spec.pads, spec.dilation).toarray()
     conv_shape = _conv_shape(spec, out)
-    rows = [r for r in range(a.shape[0]) if all(i < n for i, n in zip(np.unravel_index(r, conv_shape), sizes))]
+    rows = [
+        r for r in range(a.shape[0]) if all(i < n for i, n in zip(np.unravel_index(r, conv_shape), sizes, strict=True))
+    ]
     m = a[rows].T
-    return sorted([int(r), int(c), int(m[r, c]) - 1] for r, c in zip(*np.nonzero(m)))
+    return sorted([int(r), int(c), int(m[r, c]) - 1] for r, c in zip(*np.nonzero(m), strict=True))
 
 
 def _conv_shape(spec: ConvSpec, out):
@@ -374,7 +376,7 @@ def _conv_shape(spec: ConvSpec, out):
 
 def test_matrix_view_is_the_reference_conv_matrix(cases, results, truth):
     checked = {False: 0, True: 0}
-    for st, got, want in zip(cases["layers"], results["layers"], truth):
+    for st, got, want in zip(cases["layers"], results["layers"], truth, strict=True):
         if got["error"] is not None or got["matrix"] is None:
             continue
         spec = want["_spec"]
@@ -416,7 +418,7 @@ def test_transposed_matrix_is_the_transposed_convolution():
 
 def test_stacks_match_the_geometry_core(cases, results):
     pairs = []
-    for case, got in zip(cases["stacks"], results["stacks"]):
+    for case, got in zip(cases["stacks"], results["stacks"], strict=True):
         pairs.append((case, got, python_stack(case)))
     bad = _first_mismatches(pairs)
     assert not bad, "\n".join(f"case {i}: {k}: page {g!r} != python {w!r}\n  {c}" for i, k, c, g, w in bad)
@@ -444,14 +446,14 @@ def test_stack_tree_ends_in_the_support(cases, results):
 
 def test_suggestions_are_valid_in_python(cases, results):
     offered = 0
-    for st, got in zip(cases["layers"], results["layers"]):
+    for st, got in zip(cases["layers"], results["layers"], strict=True):
         for cand in got.get("suggestions", []):
             want = python_layer(cand)
             assert want["error"] is None, (st, cand, want["error"])
             assert python_channels(cand) is None, (st, cand)
             offered += 1
     stack_offered = 0
-    for case, got in zip(cases["stacks"], results["stacks"]):
+    for case, got in zip(cases["stacks"], results["stacks"], strict=True):
         for cand in got.get("suggestions", []):
             assert python_stack(cand)["error"] is None, (case, cand)
             stack_offered += 1
@@ -460,14 +462,14 @@ def test_suggestions_are_valid_in_python(cases, results):
 
 def test_states_survive_the_url_fragment(cases, results):
     keys = ["mode", "nd", "n", "k", "s", "d", "pad", "p", "lo", "hi", "t", "op", "solve", "target", "ci", "co", "g"]
-    for st, back in zip(cases["states"], results["states"]):
+    for st, back in zip(cases["states"], results["states"], strict=True):
         inside = all(1 <= v <= 32 for v in st["n"]) and all(st[k] >= 1 for k in ("k", "s", "d"))
         if inside:
             assert {k: back[k] for k in keys} == {k: st[k] for k in keys}
 
 
 def test_spec_arguments_is_the_pages_mapping(cases, results):
-    for st, got in zip(cases["layers"][:2000], results["layers"][:2000]):
+    for st, got in zip(cases["layers"][:2000], results["layers"][:2000], strict=True):
         if st["solve"]:
             continue
         try:
@@ -486,7 +488,7 @@ def test_copyable_code_runs_and_agrees_with_atrous(cases, results):
     rng = random.Random(7)
     valid = [
         (st, got)
-        for st, got in zip(cases["layers"], results["layers"])
+        for st, got in zip(cases["layers"], results["layers"], strict=True)
         if got["error"] is None and got["channelError"] is None and np.prod(got["out"]) <= 400
     ]
     for st, got in rng.sample(valid, 160):
