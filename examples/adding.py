@@ -125,7 +125,7 @@ def main(argv=None) -> int:
 
 
 def _first_below(cv, level):
-    return next((b for b, lo in zip(cv.batches, cv.loss) if lo <= level), None)
+    return next((b for b, lo in zip(cv.batches, cv.loss, strict=True) if lo <= level), None)
 
 
 def sensitivity_figure(r):

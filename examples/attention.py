@@ -254,7 +254,7 @@ def memory_step(kind: str, args, channels: int, length: int) -> int:
 
 def slope(lengths: list[int], values: list[float | None], start: int) -> float | None:
     """Least-squares slope of log(value) against log(length) over lengths >= start."""
-    pts = [(n, v) for n, v in zip(lengths, values) if n >= start and v is not None and v > 0]
+    pts = [(n, v) for n, v in zip(lengths, values, strict=True) if n >= start and v is not None and v > 0]
     if len(pts) < 2:
         return None
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
@@ -267,8 +267,8 @@ def crossing(lengths: list[int], a: list[float | None], b: list[float | None]) -
     Returns ``{"length": N or None, "kind": "measured" | "none", "ratio": [b/a per length]}``;
     ``length`` is the first point where ``b >= a`` after a point where ``b < a``.
     """
-    ratio = [None if (x is None or y is None or x <= 0 or y <= 0) else y / x for x, y in zip(a, b)]
-    pts = [(n, r) for n, r in zip(lengths, ratio) if r is not None]
+    ratio = [None if (x is None or y is None or x <= 0 or y <= 0) else y / x for x, y in zip(a, b, strict=True)]
+    pts = [(n, r) for n, r in zip(lengths, ratio, strict=True) if r is not None]
     for (n0, r0), (n1, r1) in itertools.pairwise(pts):
         if r0 < 1 <= r1:
             t = -math.log(r0) / (math.log(r1) - math.log(r0))
@@ -535,12 +535,14 @@ def cost_figure(lengths, series, fits, fit_from):
         (axes[1], "peak_bytes", 1 / 2**20, "peak memory of a step (MiB)"),
     ):
         for kind in MODELS:
-            pts = [(n, v * scale) for n, v in zip(lengths, series[kind][metric]) if v is not None and v > 0]
+            pts = [
+                (n, v * scale) for n, v in zip(lengths, series[kind][metric], strict=True) if v is not None and v > 0
+            ]
             if not pts:
                 continue
             s = fits[kind][metric]
             label = LABELS[kind] + ("" if s is None else f" (slope {s:.2f})")
-            ax.plot(*zip(*pts), marker=MARKERS[kind], color=COLORS[kind], lw=1.8, label=label)
+            ax.plot(*zip(*pts, strict=True), marker=MARKERS[kind], color=COLORS[kind], lw=1.8, label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(lengths, [str(n) for n in lengths])
@@ -565,10 +567,10 @@ def accuracy_figure(acc):
     for kind, label in (("conv", LABELS["conv"]), ("fused", "attention (causal Transformer)")):
         pts = sorted((n, 100 * r["accuracy"]) for n, r in acc[kind].items())
         if pts:
-            ax.plot(*zip(*pts), marker=MARKERS[kind], color=COLORS[kind], lw=1.8, label=label)
+            ax.plot(*zip(*pts, strict=True), marker=MARKERS[kind], color=COLORS[kind], lw=1.8, label=label)
     maj = sorted((n, 100 * r["majority"]) for n, r in acc["conv"].items())
     if maj:
-        ax.plot(*zip(*maj), color="#999999", ls="--", lw=1.2, label="majority of all nouns")
+        ax.plot(*zip(*maj, strict=True), color="#999999", ls="--", lw=1.2, label="majority of all nouns")
     ax.axhline(50, color="#999999", ls=":", lw=1.0, label="chance")
     ax.set_xscale("log", base=2)
     trained = sorted({n for r in acc.values() for n in r})
@@ -704,11 +706,11 @@ def _padding_note(lengths, series, pad: int, convs: int) -> str:
         f"outnumber the real ones below N = {balance:,.0f}, and there the conv's cost is mostly the padding's"
     )
     t = series["conv"]["seconds"]
-    short = [(n, v) for n, v in zip(lengths, t) if v is not None and n <= balance]
+    short = [(n, v) for n, v in zip(lengths, t, strict=True) if v is not None and n <= balance]
     if len(short) >= 2:
         low = math.log(short[-1][1] / short[0][1]) / math.log(short[-1][0] / short[0][0])
         out += f" (time slope {low:.2f} from N = {short[0][0]} to {short[-1][0]})"
-    pts = [(n, v) for n, v in zip(lengths, t) if v is not None]
+    pts = [(n, v) for n, v in zip(lengths, t, strict=True) if v is not None]
     if len(pts) >= 2:
         (n0, t0), (n1, t1) = pts[-2], pts[-1]
         local = math.log(t1 / t0) / math.log(n1 / n0)

@@ -371,7 +371,7 @@ def loss_figure(losses, curve, marginal):
     k = max(1, len(losses) // 100)
     smooth = [float(np.mean(losses[i : i + k])) for i in range(0, len(losses), k)]
     ax.plot([i + k for i in range(0, len(losses), k)], smooth, color="#999999", lw=1.2, label="training crops (mean)")
-    ax.plot(*zip(*curve), color="#0072B2", marker="o", lw=1.8, label="held-out sentences")
+    ax.plot(*zip(*curve, strict=True), color="#0072B2", marker="o", lw=1.8, label="held-out sentences")
     ax.axhline(marginal, color="#D55E00", ls="--", lw=1.2, label=f"mu-law marginal: {marginal:.2f}")
     ax.set_xlabel("training step")
     ax.set_ylabel("NLL per sample (nats)")

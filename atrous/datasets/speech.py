@@ -141,7 +141,8 @@ def speak(text: str, *, rate: int = 8000, voice: str = "en-us", speed: int = 160
     if sr != rate:
         ratio = Fraction(rate, sr)
         x = resample_poly(x, ratio.numerator, ratio.denominator)
-    return np.clip(x, -1.0, 1.0).astype(np.float32)
+    out: np.ndarray = np.clip(x, -1.0, 1.0).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)
