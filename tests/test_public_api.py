@@ -23,7 +23,7 @@ PINS = {
     "atrous": [
         "Alignment", "AtrousError", "Axis", "Checkerboard", "ConvSpec", "Coverage", "DilationPlan", "Field",
         "FieldND", "GriddingWarning", "HDCResult", "LayerSpec", "Merge", "MisalignmentError", "PADDING_MODES",
-        "Phase", "PoolSpec", "RELATIONSHIPS", "Relationship", "SpecError", "TapSpan", "TempoBank", "TempoDilation",
+        "PaddingLike", "Phase", "PoolSpec", "RELATIONSHIPS", "Relationship", "SpecError", "TapSpan", "TempoBank", "TempoDilation",
         "UpsampleSpec", "__version__", "analyze", "as_spec", "axis_length", "axis_taps", "causal_padding",
         "checkerboard", "coverage", "dilation_schedule", "erf", "exponential_schedule", "frames_per_beat",
         "full_padding", "hdc", "invert", "layer_output_size", "min_input_size", "output_padding_range",
@@ -34,7 +34,7 @@ PINS = {
     "atrous.geometry": [
         "Alignment", "AtrousError", "Axis", "Checkerboard", "ConvSpec", "Coverage", "DilationPlan", "Field",
         "FieldND", "GriddingWarning", "HDCResult", "LayerSpec", "Merge", "MisalignmentError", "PADDING_MODES",
-        "Phase", "PoolSpec", "RELATIONSHIPS", "Relationship", "SpecError", "TapSpan", "TempoBank", "TempoDilation",
+        "PaddingLike", "Phase", "PoolSpec", "RELATIONSHIPS", "Relationship", "SpecError", "TapSpan", "TempoBank", "TempoDilation",
         "UpsampleSpec", "as_spec", "axis_length", "axis_taps", "causal_padding", "checkerboard", "coverage",
         "dilation_schedule", "exponential_schedule", "frames_per_beat", "full_padding", "hdc", "invert",
         "layer_output_size", "min_input_size", "output_padding_range", "output_size", "plan_dilations",
