@@ -189,6 +189,23 @@ def _fmt_us(s: float) -> str:
     return f"{s * 1e6:.2f} us"
 
 
+def _rows(title: str, per: dict[str, float]) -> list[tuple[str, ...]]:
+    """One table row per method: its cost per output sample and its ratio to atrous's."""
+    return [(title, k, _fmt_us(v), f"{v / per['atrous']:.2f}x") for k, v in per.items()]
+
+
+def _targets(label: str, per: dict[str, float]) -> list[tuple[str, float, str, bool]]:
+    """The issue's two targets for one model, with the spread of the per-round ratios."""
+    out = []
+    for num, den, goal, ok in (("atrous", "offline", "<= 1.5x", lambda r: r <= 1.5),
+                               ("recompute", "atrous", ">= 10x", lambda r: r >= 10)):  # fmt: skip
+        lo, hi = spread(num, den)
+        ratio = per[num] / per[den]
+        name = f"{label}: {num} / {den}" + (" per sample" if den == "offline" else "")
+        out.append((name, ratio, f"(rounds {lo:.2f}-{hi:.2f}) {goal}", ok(ratio)))
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -262,26 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     t = interleaved(cases, rounds)
     per = {k: v / samples for k, v in t.items()}
     title = f"causal SEANet codec (c={c}, ratios {ratios}, hop {hop}; receptive field {rf} samples)"
-    for k in cases:
-        rows.append((title, k, _fmt_us(per[k]), f"{per[k] / per['atrous']:.2f}x"))
-    lo, hi = spread("atrous", "offline")
-    checks.append(
-        (
-            "codec: atrous / offline per sample",
-            per["atrous"] / per["offline"],
-            f"(rounds {lo:.2f}-{hi:.2f}) <= 1.5x",
-            per["atrous"] / per["offline"] <= 1.5,
-        )
-    )
-    lo, hi = spread("recompute", "atrous")
-    checks.append(
-        (
-            "codec: recompute / atrous",
-            per["recompute"] / per["atrous"],
-            f"(rounds {lo:.1f}-{hi:.1f}) >= 10x",
-            per["recompute"] / per["atrous"] >= 10,
-        )
-    )
+    rows += _rows(title, per)
+    checks += _targets("codec", per)
     if "cached_conv" in per:
         lo, hi = spread("cached_conv", "atrous")
         notes.append(
@@ -321,26 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     out_samples = frames * hop_h
     per = {k: v / out_samples for k, v in t.items()}
     title = f"HiFi-GAN V2 ({hop_h} samples per mel frame; receptive field {rf_frames} frames)"
-    for k in cases:
-        rows.append((title, k, _fmt_us(per[k]), f"{per[k] / per['atrous']:.2f}x"))
-    lo, hi = spread("atrous", "offline")
-    checks.append(
-        (
-            "HiFi-GAN: atrous / offline per sample",
-            per["atrous"] / per["offline"],
-            f"(rounds {lo:.2f}-{hi:.2f}) <= 1.5x",
-            per["atrous"] / per["offline"] <= 1.5,
-        )
-    )
-    lo, hi = spread("recompute", "atrous")
-    checks.append(
-        (
-            "HiFi-GAN: recompute / atrous",
-            per["recompute"] / per["atrous"],
-            f"(rounds {lo:.1f}-{hi:.1f}) >= 10x",
-            per["recompute"] / per["atrous"] >= 10,
-        )
-    )
+    rows += _rows(title, per)
+    checks += _targets("HiFi-GAN", per)
     notes.append(
         f"HiFi-GAN: chunks of {per_chunk} frame(s) = {per_chunk * hop_h} samples; latency {sh.latency} samples "
         f"({1000 * sh.latency / 22050:.1f} ms at 22.05 kHz: its lookahead); atrous's stream against the offline "

@@ -158,21 +158,22 @@ def main(argv=None) -> int:
     seconds = args.seconds or (0.5 if args.quick else 4.0)
     budget = 0.5 if args.quick else 5.0
     models = {
-        "codec": dict(model=Codec(8 if args.quick else 16).eval(), rate=16000.0, unit="samples"),
-        "vocoder": dict(model=Vocoder(20, 32 if args.quick else 64).eval(), rate=22050.0, unit="frames"),
-    }
+        "codec": dict(model=Codec(8 if args.quick else 16).eval(), rate=16000.0, unit="samples", cin=1, trace=256),
+        "vocoder": dict(model=Vocoder(20, 32 if args.quick else 64).eval(), rate=22050.0, unit="frames", cin=20,
+                        trace=16),
+    }  # fmt: skip
     chunks = {"codec": [64, 256, 1024, 4096], "vocoder": [1, 4, 16, 64]}  # input units: samples / mel frames
     rows, data = [], {}
     for name, m in models.items():
-        model, rate = m["model"], m["rate"]
-        s = stream(model, input_shape=(1, 1 if name == "codec" else 20, 256 if name == "codec" else 16))
+        model, rate, cin = m["model"], m["rate"], m["cin"]
+        s = stream(model, input_shape=(1, cin, m["trace"]))
         per_input = int(s.rate)  # output samples per input unit
+        s.sample_rate = rate / per_input  # input units per second (for Streamer.latency_ms)
         n_in = int(seconds * rate) // per_input
-        cin = 1 if name == "codec" else 20
         x = torch.randn(1, cin, n_in)
         info = {
             "latency_samples": s.latency,
-            "latency_ms": 1000 * s.latency / (rate / per_input) if name == "vocoder" else 1000 * s.latency / rate,
+            "latency_ms": s.latency_ms,
             "rate": str(s.rate),
             "field": atrous.analyze(model, (1, cin, n_in)).field().size[0],
             "chunks": [],

@@ -370,7 +370,24 @@ class Pad(StreamNode):
         return f"pad({self.lo}, {self.hi}, {self.mode})"
 
 
-class Window(StreamNode):
+class _AxisNode(StreamNode):
+    """A node that runs one unpadded axis of the geometry core along time (a window or a
+    transposed convolution): its inputs from ``s_start`` on in ``s_buf``, the next output to
+    emit ``s_next``; output ``m`` waits for the last input its tap set reads."""
+
+    axis: Axis
+
+    def reset(self) -> None:
+        self.s_buf: Tensor | None = None
+        self.s_start = 0
+        self.s_received = 0
+        self.s_next = 0
+
+    def need(self, m: int) -> int:
+        return _last_tap(self.axis, m)
+
+
+class Window(_AxisNode):
     """A valid op along time (``axis``: no padding): output ``m`` reads inputs
     ``m*s .. m*s + e - 1``, ``e`` the effective kernel."""
 
@@ -386,15 +403,6 @@ class Window(StreamNode):
         self.fn, self.in_dim, self.axis = fn, in_dim, axis
         self.s, self.e = axis.stride, axis.effective_kernel
         self.reset()
-
-    def reset(self) -> None:
-        self.s_buf: Tensor | None = None
-        self.s_start = 0
-        self.s_received = 0
-        self.s_next = 0
-
-    def need(self, m: int) -> int:
-        return _last_tap(self.axis, m)
 
     def tail(self, tails: list[int]) -> int:
         return min(tails, default=0) // self.s
@@ -425,7 +433,7 @@ class Window(StreamNode):
         return f"window(s={self.s}, e={self.e})"
 
 
-class Transposed(StreamNode):
+class Transposed(_AxisNode):
     """A transposed convolution along time without padding: output ``z`` (full coordinates)
     gathers inputs ``j`` with ``j*s <= z <= j*s + e - 1``; final once input ``z // s`` arrived."""
 
@@ -441,15 +449,6 @@ class Transposed(StreamNode):
         self.fn, self.axis = fn, axis
         self.s, self.e = axis.stride, axis.effective_kernel
         self.reset()
-
-    def reset(self) -> None:
-        self.s_buf: Tensor | None = None
-        self.s_start = 0
-        self.s_received = 0
-        self.s_next = 0
-
-    def need(self, m: int) -> int:
-        return _last_tap(self.axis, m)
 
     def tail(self, tails: list[int]) -> int:
         return max(0, self.e - self.s) + min(tails, default=0) * self.s

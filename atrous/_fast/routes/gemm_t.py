@@ -33,12 +33,11 @@ def run(
     xt = x.reshape(n, groups, cin_g, T).transpose(2, 3)  # (n, g, T, cin_g)
     p = torch.matmul(xt, weight.reshape(groups, cin_g, cout_g * k))  # (n, g, T, cout_g*k)
     p = p.reshape(n, groups, T, cout_g, k).permute(0, 1, 3, 4, 2).reshape(n, groups * cout_g, k, T)
-    full = (T - 1) * s + d * (k - 1) + 1
+    (full,) = out_sizes_t((T,), (k,), stride, ((0, 0),), dilation, (0,))  # the uncropped output
     length = max(full, lo + o)  # the output padding reaches past the full output
     y = x.new_zeros((n, groups * cout_g, length))
-    last = (T - 1) * s + 1
-    for t in range(k):
-        y[:, :, t * d : t * d + last : s] += p[:, :, t, :]
+    for t in range(k):  # tap t of input j lands on output j*s + t*d
+        y[:, :, t * d :: s].narrow(2, 0, T).add_(p[:, :, t, :])
     y = y.narrow(2, lo, o)
     if bias is not None:
         y = y + bias.reshape(1, -1, 1)
